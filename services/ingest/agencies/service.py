@@ -1,0 +1,46 @@
+"""The agency directory: who receives which alert categories, by which addresses."""
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from shared.models import AgencyRow
+from shared.schemas import Agency, AgencyIn
+
+
+class AgencyExists(Exception):
+    pass
+
+
+def to_agency(row: AgencyRow) -> Agency:
+    return Agency(code=row.code, name=row.name, emails=row.emails, phones=row.phones, receives=row.receives)
+
+
+def create(s: Session, body: AgencyIn) -> Agency:
+    if s.get(AgencyRow, body.code) is not None:
+        raise AgencyExists(body.code)
+    row = AgencyRow(**body.model_dump(mode="json"))
+    s.add(row)
+    s.flush()
+    return to_agency(row)
+
+
+def replace(sessions: sessionmaker[Session], code: str, body: AgencyIn) -> Agency | None:
+    with sessions.begin() as s:
+        row = s.get(AgencyRow, code)
+        if row is None:
+            return None
+        for key, value in body.model_dump(mode="json", exclude={"code"}).items():
+            setattr(row, key, value)
+        return to_agency(row)
+
+
+def list_all(sessions: sessionmaker[Session]) -> list[Agency]:
+    with sessions() as s:
+        return [to_agency(r) for r in s.scalars(select(AgencyRow).order_by(AgencyRow.code))]
+
+
+def get(sessions: sessionmaker[Session], code: str) -> Agency | None:
+    with sessions() as s:
+        row = s.get(AgencyRow, code)
+        return to_agency(row) if row else None

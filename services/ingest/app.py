@@ -1,0 +1,165 @@
+"""The ingest service: the HTTP API (reports, watchlist, agencies, tokens), the outbox relay
+that publishes what the API stored, and the timeline consumer."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from services.ingest import timeline
+from services.ingest.agencies.views import router as agencies_router
+from services.ingest.reports.views import router as reports_router
+from services.ingest.tokens.views import router as tokens_router
+from services.ingest.watchlist.views import router as watchlist_router
+from services.ingest.webhooks.views import router as webhooks_router
+from shared.db import make_engine, make_sessionmaker, run_db
+from shared.heartbeat import ready_services
+from shared.kafka import make_consumer, make_producer
+from shared.outbox import OutboxRelay
+from shared.settings import Settings, get_settings
+from shared.topics import ALERTS, MATCHES
+
+log = logging.getLogger(__name__)
+ORIGIN = "ingest"
+TIMELINE_GROUP = "waspada-ingest-timeline"
+
+
+class BodyLimit:
+    """Refuse request bodies over the limit with 413, whether or not Content-Length is sent.
+
+    A body without a declared length is read (up to the limit) before the app sees it."""
+
+    def __init__(self, app, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        limit = self.max_bytes * (160 if scope["path"].endswith("/import") else 1)  # imports: 10 MiB
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None:
+            if declared.isdigit() and int(declared) > limit:
+                return await _too_large(send, limit)
+            return await self.app(scope, receive, send)
+        body, more = bytearray(), True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                return
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > limit:
+                return await _too_large(send, limit)
+        replayed = False
+
+        async def replay():
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": bytes(body), "more_body": False}
+
+        await self.app(scope, replay, send)
+
+
+async def _too_large(send, limit: int) -> None:
+    response = JSONResponse({"detail": f"request body larger than {limit} bytes"}, status_code=413)
+    await response({"type": "http"}, None, send)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    engine = make_engine(settings.resolved_database_url)
+    sessions = make_sessionmaker(engine)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        producer = make_producer(settings)
+        consumer = make_consumer(settings, MATCHES.name, ALERTS.name, group_id=TIMELINE_GROUP)
+        relay = OutboxRelay(sessions, producer, ORIGIN, poll_s=settings.outbox_poll_s)
+        app.state.relay = relay
+        tasks: list[asyncio.Task] = []
+
+        async def start_kafka() -> None:
+            # The API answers (and stores reports) even while the broker is away; the relay
+            # publishes once it is back.
+            while True:
+                try:
+                    await producer.start()
+                    break
+                except Exception:
+                    log.warning("broker not reachable yet; retrying")
+                    await asyncio.sleep(1.0)
+            tasks.append(asyncio.create_task(relay.run(), name="outbox-relay"))
+            while True:
+                try:
+                    await consumer.start()
+                    break
+                except Exception:
+                    await asyncio.sleep(1.0)
+            tasks.append(asyncio.create_task(timeline.follow(consumer, sessions), name="timeline"))
+            app.state.kafka_ready = True
+
+        app.state.kafka_ready = False
+        starter = asyncio.create_task(start_kafka())
+        try:
+            yield
+        finally:
+            starter.cancel()
+            for task in tasks:
+                task.cancel()
+            for task in [starter, *tasks]:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            with contextlib.suppress(Exception):
+                await consumer.stop()
+            with contextlib.suppress(Exception):
+                await producer.stop()
+            engine.dispose()
+
+    app = FastAPI(title="Waspada API", version="1", lifespan=lifespan,
+                  description="Reports of suspected trafficking recruiters, screening and alerts (TPPO task force).")
+    app.state.settings = settings
+    app.state.sessions = sessions
+    app.state.engine = engine
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz(request: Request) -> JSONResponse:
+        checks = {"api": True, "database": False, "broker": False, "matcher": False, "notifier": False}
+        try:
+            def probe():
+                with sessions() as s:
+                    s.execute(text("SELECT 1"))
+                    return ready_services(s, settings.heartbeat_stale_s)
+            ready = await run_db(probe)
+            checks["database"] = True
+            checks["matcher"] = ready.get("matcher", False)
+            checks["notifier"] = ready.get("notifier", False)
+        except Exception:
+            log.exception("healthz: database check failed")
+        checks["broker"] = bool(request.app.state.kafka_ready) and await _broker_alive(request.app)
+        ok = all(checks.values())
+        return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks},
+                            status_code=200 if ok else 503)
+
+    app.include_router(reports_router)
+    app.include_router(watchlist_router)
+    app.include_router(agencies_router)
+    app.include_router(tokens_router)
+    app.include_router(webhooks_router)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    return app
+
+
+async def _broker_alive(app: FastAPI) -> bool:
+    producer = app.state.relay.producer
+    try:
+        await asyncio.wait_for(producer.client.fetch_all_metadata(), timeout=2.0)
+        return True
+    except Exception:
+        return False

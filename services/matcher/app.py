@@ -1,0 +1,120 @@
+"""The matcher: a Faust worker that screens reports.v1 into matches.v1.
+
+Durable state is in the database (see service.py); Faust gives us consumer-group scaling over
+the partitions of reports.v1. Results leave through the outbox, so a crash between screening
+and publishing loses nothing, and a redelivered report is recognised and skipped."""
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import faust
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from services.matcher import service
+from services.matcher.watchlist_index import WatchlistIndex
+from shared.db import make_engine, make_sessionmaker, run_db
+from shared.heartbeat import heartbeat_loop, instance_name
+from shared.kafka import make_producer
+from shared.outbox import OutboxRelay
+from shared.schemas import ReportSubmitted, WatchlistEntry
+from shared.settings import Settings
+from shared.streams import faust_app, raw_topic
+from shared.topics import REPORTS, WATCHLIST
+
+log = logging.getLogger(__name__)
+
+
+class Matcher:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.engine = make_engine(settings.resolved_database_url)
+        self.sessions = make_sessionmaker(self.engine)
+        self.index = WatchlistIndex()
+        self.index_ready = asyncio.Event()
+        self.assigned = False
+        self.instance = instance_name()
+        self.relay: OutboxRelay | None = None
+
+    def is_ready(self) -> bool:
+        return self.index.ready and self.assigned
+
+    async def start(self) -> None:
+        producer = make_producer(self.settings)
+        await producer.start()
+        self.relay = OutboxRelay(self.sessions, producer, service.ORIGIN, poll_s=self.settings.outbox_poll_s)
+        count = await run_db(self.index.load_snapshot, self.sessions)
+        log.info("watchlist index loaded: %d entries", count)
+        self.index_ready.set()
+        await asyncio.gather(
+            self.relay.run(),
+            self.follow_watchlist(),
+            heartbeat_loop(self.sessions, "matcher", self.is_ready, self.settings.heartbeat_s,
+                           lambda: f"entries={len(self.index.entries)}"),
+        )
+
+    async def handle_report(self, value: bytes) -> None:
+        try:
+            report = ReportSubmitted.model_validate_json(value)
+        except ValueError:
+            log.error("matcher: skipped a malformed reports.v1 message")
+            return
+        if await run_db(service.record_first_screening, self.sessions, self.index, report):
+            self.relay.poke()
+
+    async def follow_watchlist(self) -> None:
+        """Every matcher worker reads the whole watchlist topic (no group) and applies changes in order."""
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.bootstrap, enable_auto_commit=False,
+                                    group_id=None, auto_offset_reset="earliest")
+        await consumer.start()
+        try:
+            consumer.assign([TopicPartition(WATCHLIST.name, 0)])
+            await consumer.seek_to_beginning()
+            while True:
+                batches = await consumer.getmany(timeout_ms=500, max_records=1000)
+                for records in batches.values():
+                    for record in records:
+                        await self.apply_change(record)
+        finally:
+            await consumer.stop()
+
+    async def apply_change(self, record) -> None:
+        entry_id = record.key.decode() if record.key else None
+        headers = {k: v.decode() for k, v in (record.headers or [])}
+        if not entry_id or "version" not in headers:
+            log.error("matcher: skipped watchlist change without key or version at offset %s", record.offset)
+            return
+        entry = WatchlistEntry.model_validate_json(record.value) if record.value is not None else None
+        version = int(headers["version"])
+        if not self.index.apply(entry_id, version, entry) or entry is None:
+            return
+        log.info("watchlist entry %s now at version %d", entry_id, version)
+        if await run_db(service.claim_retro_screen, self.sessions, entry_id, version, self.instance):
+            found = await run_db(service.retro_screen, self.sessions, self.index, entry_id,
+                                 self.settings.retro_screen_days)
+            if found:
+                log.info("retro-screening for %s found %d new report matches", entry_id, found)
+                self.relay.poke()
+
+
+def create_app(settings: Settings) -> faust.App:
+    app = faust_app("waspada-matcher", settings)
+    matcher = Matcher(settings)
+    reports = raw_topic(app, REPORTS.name)
+
+    @app.agent(reports)
+    async def screen_reports(stream):
+        await matcher.index_ready.wait()
+        async for value in stream:
+            await matcher.handle_report(value)
+
+    @app.task
+    async def run_matcher() -> None:
+        await matcher.start()
+
+    @app.on_partitions_assigned.connect
+    async def on_assigned(sender, *args, **kwargs) -> None:
+        matcher.assigned = True
+
+    app.matcher = matcher
+    return app

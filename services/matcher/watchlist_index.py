@@ -1,0 +1,62 @@
+"""The in-memory watchlist the matcher screens against.
+
+Built from the database snapshot at start, then kept current from watchlist.v1. Each change
+carries the entry version; an older or repeated change is ignored, so replaying the topic from
+the beginning (the embedded broker keeps no offsets across restarts) is harmless."""
+from __future__ import annotations
+
+import logging
+import threading
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from services.matcher.screening import ScreeningEngine
+from shared.models import WatchlistEntryRow
+from shared.schemas import WatchlistEntry
+
+log = logging.getLogger(__name__)
+
+
+class WatchlistIndex:
+    def __init__(self) -> None:
+        self.engine = ScreeningEngine()
+        self.versions: dict[str, int] = {}  # deleted entries too: a tombstone's version must stick
+        self.entries: dict[str, WatchlistEntry] = {}
+        self.ready = False
+        # Screening runs in worker threads while changes arrive on the event loop.
+        self._lock = threading.RLock()
+
+    def screen(self, report, **options):
+        with self._lock:
+            return self.engine.screen(report, **options)
+
+    def load_snapshot(self, sessions: sessionmaker[Session]) -> int:
+        with sessions() as s:
+            rows = s.execute(select(WatchlistEntryRow)).scalars().all()
+            entries = []
+            for row in rows:
+                self.versions[row.id] = row.version
+                if not row.deleted:
+                    entry = WatchlistEntry(**row.data, id=row.id, version=row.version, updated_at=row.updated_at)
+                    entries.append(entry)
+                    self.entries[entry.id] = entry
+        engine = ScreeningEngine(entries)
+        with self._lock:
+            self.engine = engine
+        self.ready = True
+        return len(entries)
+
+    def apply(self, entry_id: str, version: int, entry: WatchlistEntry | None) -> bool:
+        """Apply one change; True if it changed the index (and so may need re-screening)."""
+        with self._lock:
+            if version <= self.versions.get(entry_id, 0):
+                return False
+            self.versions[entry_id] = version
+            if entry is None:
+                self.entries.pop(entry_id, None)
+                self.engine.remove(entry_id)
+            else:
+                self.entries[entry_id] = entry
+                self.engine.upsert(entry)
+            return True

@@ -1,0 +1,111 @@
+"""The notifier: a Faust worker that turns matches.v1 into alerts.
+
+The agent only plans (routing, grouping) and writes the ledger; the dispatcher sends from the
+ledger. So a crash, a redelivery or a second worker never sends the same ledger key twice,
+and nothing planned is lost."""
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import faust
+from sqlalchemy import select
+
+from services.notifier import ledger, routing
+from services.notifier.dispatcher import Dispatcher
+from shared.db import make_engine, make_sessionmaker, run_db
+from shared.heartbeat import heartbeat_loop, instance_name
+from shared.kafka import make_producer
+from shared.models import AgencyRow
+from shared.outbox import OutboxRelay
+from shared.schemas import Agency, DeliveryReceipt, ScreeningResult
+from shared.settings import Settings
+from shared.streams import faust_app, raw_topic
+from shared.topics import MATCHES, RECEIPTS
+
+log = logging.getLogger(__name__)
+
+
+class Notifier:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.engine = make_engine(settings.resolved_database_url)
+        self.sessions = make_sessionmaker(self.engine)
+        self.instance = settings.notifier_instance or instance_name()
+        self.started = asyncio.Event()
+        self.assigned = False
+        self.relay: OutboxRelay | None = None
+        self.dispatcher: Dispatcher | None = None
+
+    def is_ready(self) -> bool:
+        return self.started.is_set() and self.assigned
+
+    async def start(self) -> None:
+        producer = make_producer(self.settings)
+        await producer.start()
+        self.relay = OutboxRelay(self.sessions, producer, ledger.ORIGIN, poll_s=self.settings.outbox_poll_s)
+        self.dispatcher = Dispatcher(self.settings, self.sessions, self.relay, self.instance)
+        self.started.set()
+        await asyncio.gather(
+            self.relay.run(),
+            self.dispatcher.run(),
+            heartbeat_loop(self.sessions, "notifier", self.is_ready, self.settings.heartbeat_s),
+        )
+
+    def _agencies(self) -> list[Agency]:
+        with self.sessions() as s:
+            return [Agency(code=r.code, name=r.name, emails=r.emails, phones=r.phones, receives=r.receives)
+                    for r in s.scalars(select(AgencyRow))]
+
+    async def handle_result(self, value: bytes) -> None:
+        try:
+            result = ScreeningResult.model_validate_json(value)
+        except ValueError:
+            log.error("notifier: skipped a malformed matches.v1 message")
+            return
+        agencies = await run_db(self._agencies)
+        planned = routing.plan(result, agencies)
+        created = await run_db(ledger.record_planned, self.sessions, result, planned,
+                               self.settings.delivery_deadline_s)
+        if created:
+            log.info("report %s: %d alerts queued", result.report_id, len(created))
+            self.relay.poke()
+            self.dispatcher.poke()
+
+    async def handle_receipt(self, value: bytes) -> None:
+        try:
+            receipt = DeliveryReceipt.model_validate_json(value)
+        except ValueError:
+            log.error("notifier: skipped a malformed receipts.v1 message")
+            return
+        if receipt.kind == "status" and receipt.provider_id:
+            if await run_db(ledger.apply_provider_status, self.sessions, receipt.provider_id, receipt.status):
+                self.relay.poke()
+
+
+def create_app(settings: Settings) -> faust.App:
+    app = faust_app("waspada-notifier", settings)
+    notifier = Notifier(settings)
+
+    @app.agent(raw_topic(app, MATCHES.name))
+    async def plan_alerts(stream):
+        await notifier.started.wait()
+        async for value in stream:
+            await notifier.handle_result(value)
+
+    @app.agent(raw_topic(app, RECEIPTS.name))
+    async def apply_receipts(stream):
+        await notifier.started.wait()
+        async for value in stream:
+            await notifier.handle_receipt(value)
+
+    @app.task
+    async def run_notifier() -> None:
+        await notifier.start()
+
+    @app.on_partitions_assigned.connect
+    async def on_assigned(sender, *args, **kwargs) -> None:
+        notifier.assigned = True
+
+    app.notifier = notifier
+    return app

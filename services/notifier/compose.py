@@ -1,0 +1,82 @@
+"""Alert wording: Jinja2 templates in Bahasa Indonesia (default) and English.
+
+Need to know: an SMS and a subject carry the case reference, urgency, action and a link that
+needs login, nothing else. The email body adds what the agency acts on; victim numbers only for
+agencies that protect victims. Never a victim's or reporter's name, phone, NIK, desa or age."""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+
+from shared.schemas import Agency, ScreeningResult
+
+URGENCY = {"id": {"urgent": "SANGAT MENDESAK", "high": "MENDESAK", "medium": "PERLU TINDAK LANJUT", "low": "INFO"},
+           "en": {"urgent": "URGENT", "high": "HIGH", "medium": "FOLLOW-UP", "low": "INFO"}}
+VICTIM_CATEGORIES = {"minor"}
+
+
+@lru_cache
+def _env() -> Environment:
+    return Environment(loader=PackageLoader("services.notifier", "templates"), undefined=StrictUndefined,
+                       autoescape=False, keep_trailing_newline=False)
+
+
+@lru_cache
+def _actions() -> dict:
+    return json.loads(resources.files("services.notifier").joinpath("data/actions.json").read_text())
+
+
+def case_ref(report_id: str) -> str:
+    return "RPT-" + report_id.removeprefix("rpt_")[:8].upper()
+
+
+def ack_code(alert_id: str) -> str:
+    return hashlib.sha256(alert_id.encode()).hexdigest()[:6].upper()
+
+
+def action_for(agency: Agency, result: ScreeningResult, lang: str) -> str:
+    actions = _actions()
+    relevant = [c for c in result.categories if c in agency.receives and c in actions]
+    chosen = [actions[c][lang] for c in relevant[:2]] or [actions["_default"][lang]]
+    return "; ".join(chosen)
+
+
+@dataclass(frozen=True)
+class AlertText:
+    sms: str
+    subject: str
+    body: str
+
+
+def compose(alert_id: str, agency: Agency, result: ScreeningResult, public_url: str, lang: str = "id") -> AlertText:
+    env = _env()
+    risk = result.risk_level.value
+    context = {
+        "case_ref": case_ref(result.report_id),
+        "urgency_label": URGENCY[lang][risk],
+        "risk_label": URGENCY[lang][risk],
+        "action": action_for(agency, result, lang),
+        "link": f"{public_url}/alerts/{alert_id}",
+        "ack_link": f"{public_url}/alerts/{alert_id}/ack",
+        "ack_code": ack_code(alert_id),
+        "agency_name": agency.name,
+        "categories": [c for c in result.categories if c in agency.receives] or result.categories,
+        "kecamatan": result.kecamatan,
+        "destination_country": result.destination_country,
+        "show_victims": bool(VICTIM_CATEGORIES & set(agency.receives)),
+        "victim_count": result.victim_count,
+        "minors": result.minors,
+        "matches": [{"entry_id": m.entry_id, "entry_name": m.entry_name, "score": m.score,
+                     "methods": sorted({e.method for e in m.evidence})} for m in result.matches],
+        "indicators": result.indicators,
+    }
+    return AlertText(
+        sms=env.get_template(f"sms.{lang}.j2").render(context).strip(),
+        subject=" ".join(env.get_template(f"email_subject.{lang}.j2").render(context).split()),
+        body=env.get_template(f"email_body.{lang}.j2").render(context),
+    )

@@ -1,0 +1,136 @@
+"""Sends what the ledger holds: claims due alerts, delivers, records the outcome.
+
+Retries: transient failures back off exponentially with full jitter until the alert's
+deadline; permanent failures go straight to alerts.dead.v1."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from services.notifier import ledger
+from services.notifier.channels import DeliveryError, EmailChannel, SmsChannel
+from services.notifier.compose import compose
+from services.notifier.models import AlertSend
+from shared.db import run_db
+from shared.outbox import OutboxRelay
+from shared.schemas import Agency, ScreeningResult
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class TokenBucket:
+    """At most `rate` sends a second on average, bursts up to `burst`."""
+
+    def __init__(self, rate: float, burst: float) -> None:
+        self.rate, self.capacity = rate, burst
+        self.tokens, self.stamp = burst, time.monotonic()
+        self._lock = asyncio.Lock()
+
+    async def take(self) -> None:
+        async with self._lock:
+            while True:
+                current = time.monotonic()
+                self.tokens = min(self.capacity, self.tokens + (current - self.stamp) * self.rate)
+                self.stamp = current
+                if self.tokens >= 1:
+                    self.tokens -= 1
+                    return
+                await asyncio.sleep((1 - self.tokens) / self.rate)
+
+
+def backoff_s(attempt: int, base: float = 0.5, cap: float = 60.0) -> float:
+    return random.uniform(0, min(cap, base * 2 ** attempt))
+
+
+class Dispatcher:
+    def __init__(self, settings: Settings, sessions: sessionmaker[Session], relay: OutboxRelay,
+                 instance: str, concurrency: int = 32) -> None:
+        self.settings, self.sessions, self.relay, self.instance = settings, sessions, relay, instance
+        self.email = EmailChannel(settings)
+        self.sms = SmsChannel(settings)
+        self.buckets = {"email": TokenBucket(settings.email_per_s, settings.email_per_s),
+                        "sms": TokenBucket(settings.sms_per_s, max(1.0, settings.sms_per_s))}
+        self.slots = asyncio.Semaphore(concurrency)
+        self._wake = asyncio.Event()
+        self._inflight: set[asyncio.Task] = set()
+
+    def poke(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        last_sweep = 0.0
+        while True:
+            try:
+                if time.monotonic() - last_sweep > self.settings.heartbeat_stale_s / 2:
+                    last_sweep = time.monotonic()
+                    if await run_db(ledger.release_orphans, self.sessions, self.settings.heartbeat_stale_s):
+                        continue
+                free = max(0, self.slots._value)
+                rows = await run_db(ledger.claim_due, self.sessions, self.instance, free) if free else []
+                for row in rows:
+                    await self.slots.acquire()
+                    task = asyncio.create_task(self._deliver_guarded(row))
+                    self._inflight.add(task)
+                    task.add_done_callback(self._inflight.discard)
+                if rows:
+                    continue
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("dispatcher loop failed; retrying")
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=0.2)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+
+    async def _deliver_guarded(self, row: AlertSend) -> None:
+        try:
+            await self.deliver(row)
+        except Exception:
+            log.exception("alert %s: unexpected error; it will be retried", row.id)
+            await run_db(ledger.mark_retry, self.sessions, row.id, "internal error", backoff_s(row.attempts))
+        finally:
+            self.slots.release()
+            self.relay.poke()
+
+    async def deliver(self, row: AlertSend) -> None:
+        result = ScreeningResult.model_validate(row.result)
+        agency = Agency.model_validate(row.agency)
+        text = compose(row.id, agency, result, self.settings.resolved_public_url)
+        await self.buckets[row.channel].take()
+        try:
+            if row.channel == "email":
+                sent = await self.email.send(row.recipients, text.subject, text.body, row.id)
+            else:
+                callback = f"{self.settings.resolved_public_url}/v1/webhooks/twilio/status"
+                sent = await self.sms.send(row.recipients[0], text.sms, callback)
+        except DeliveryError as exc:
+            if exc.transient:
+                delay = backoff_s(row.attempts)
+                if await run_db(ledger.mark_retry, self.sessions, row.id, exc.reason, delay):
+                    log.warning("alert %s: %s, retry %d in %.1fs", row.id, exc.reason, row.attempts, delay)
+                else:
+                    log.error("alert %s: %s, deadline passed: dead-lettered", row.id, exc.reason)
+            else:
+                await run_db(ledger.mark_failed, self.sessions, row.id, exc.reason)
+                log.error("alert %s: permanent failure %s: dead-lettered", row.id, exc.reason)
+            return
+        # Handed over: from here on a failure must never lead to sending again, so the
+        # record is retried until the database takes it.
+        while True:
+            try:
+                await run_db(ledger.mark_sent, self.sessions, row.id, sent.provider_id)
+                break
+            except Exception:
+                log.exception("alert %s: sent, but recording it failed; retrying the record", row.id)
+                await asyncio.sleep(1.0)
+        log.info("alert %s sent by %s (attempt %d)", row.id, row.channel, row.attempts)
+
+    async def close(self) -> None:
+        await self.sms.close()

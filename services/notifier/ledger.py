@@ -1,0 +1,142 @@
+"""The send ledger's operations. Every state change and its alerts.v1 event commit together."""
+from __future__ import annotations
+
+import hashlib
+from datetime import timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from services.notifier.models import AlertSend
+from services.notifier.routing import PlannedAlert
+from shared.db import now
+from shared.models import ServiceHeartbeat
+from shared.outbox import enqueue
+from shared.schemas import AlertChannel, AlertEvent, AlertStatus, ScreeningResult
+from shared.topics import ALERTS, ALERTS_DEAD
+
+ORIGIN = "notifier"
+
+
+def alert_id(report_id: str, agency_code: str, channel: str, step: int) -> str:
+    digest = hashlib.sha256(f"{report_id}|{agency_code}|{channel}|{step}".encode()).hexdigest()
+    return "al_" + digest[:24]
+
+
+def _event(row: AlertSend, status: AlertStatus, detail: str = "") -> AlertEvent:
+    return AlertEvent(alert_id=row.id, report_id=row.report_id, agency_code=row.agency_code,
+                      channel=AlertChannel(row.channel), step=row.step, status=status, at=now(),
+                      attempt=row.attempts, detail=detail)
+
+
+def _announce(s: Session, row: AlertSend, status: AlertStatus, detail: str = "") -> None:
+    enqueue(s, ORIGIN, ALERTS.name, row.report_id, _event(row, status, detail))
+
+
+def record_planned(sessions: sessionmaker[Session], result: ScreeningResult, planned: list[PlannedAlert],
+                   deadline_s: float, step: int = 0) -> list[str]:
+    """Write ledger rows for alerts not yet in it; returns the new alert ids."""
+    created = []
+    for alert in planned:
+        aid = alert_id(result.report_id, alert.agency.code, alert.channel.value, step)
+        try:
+            with sessions.begin() as s:
+                if s.get(AlertSend, aid) is not None:
+                    continue  # this alert exists: a redelivery or an earlier screening announced it
+                row = AlertSend(
+                    id=aid, report_id=result.report_id, agency_code=alert.agency.code,
+                    channel=alert.channel.value, step=step, status="queued", priority=alert.priority,
+                    next_attempt_at=now(), deadline_at=now() + timedelta(seconds=deadline_s),
+                    recipients=list(alert.recipients), result=result.model_dump(mode="json"),
+                    agency=alert.agency.model_dump(mode="json", include={"code", "name", "receives"}),
+                )
+                s.add(row)
+                s.flush()
+                _announce(s, row, AlertStatus.queued)
+            created.append(aid)
+        except IntegrityError:  # another worker wrote the same key first
+            continue
+    return created
+
+
+def claim_due(sessions: sessionmaker[Session], instance: str, limit: int) -> list[AlertSend]:
+    """Claim due rows for this worker: urgent first, then by due time. A row is claimed by a
+    conditional update, so two workers never both send it."""
+    with sessions() as s:
+        candidates = s.scalars(
+            select(AlertSend.id).where(AlertSend.status == "queued", AlertSend.next_attempt_at <= now())
+            .order_by(AlertSend.priority, AlertSend.next_attempt_at).limit(limit)
+        ).all()
+    claimed = []
+    for aid in candidates:
+        with sessions.begin() as s:
+            won = s.execute(
+                update(AlertSend).where(AlertSend.id == aid, AlertSend.status == "queued")
+                .values(status="sending", claimed_by=instance, claimed_at=now(), attempts=AlertSend.attempts + 1)
+            ).rowcount
+            if won:
+                claimed.append(s.get(AlertSend, aid))
+    return claimed
+
+
+def mark_sent(sessions: sessionmaker[Session], aid: str, provider_id: str | None) -> None:
+    with sessions.begin() as s:
+        row = s.get(AlertSend, aid)
+        row.status, row.provider_id, row.updated_at, row.last_error = "sent", provider_id, now(), ""
+        _announce(s, row, AlertStatus.sent)
+
+
+def mark_retry(sessions: sessionmaker[Session], aid: str, reason: str, delay_s: float) -> bool:
+    """Queue another attempt; False (and failed) when the delivery deadline would pass."""
+    with sessions.begin() as s:
+        row = s.get(AlertSend, aid)
+        when = now() + timedelta(seconds=delay_s)
+        if when > row.deadline_at:
+            _fail(s, row, f"deadline passed after {row.attempts} attempts: {reason}")
+            return False
+        row.status, row.next_attempt_at, row.last_error, row.updated_at = "queued", when, reason, now()
+        row.claimed_by = None
+        return True
+
+
+def mark_failed(sessions: sessionmaker[Session], aid: str, reason: str) -> None:
+    with sessions.begin() as s:
+        _fail(s, s.get(AlertSend, aid), reason)
+
+
+def _fail(s: Session, row: AlertSend, reason: str) -> None:
+    row.status, row.last_error, row.updated_at = "failed", reason, now()
+    _announce(s, row, AlertStatus.failed, reason)
+    enqueue(s, ORIGIN, ALERTS_DEAD.name, row.report_id, _event(row, AlertStatus.failed, reason))
+
+
+def apply_provider_status(sessions: sessionmaker[Session], provider_id: str, status: str) -> str | None:
+    """A delivery receipt from the SMS provider; returns the alert id it concerned."""
+    with sessions.begin() as s:
+        row = s.scalars(select(AlertSend).where(AlertSend.provider_id == provider_id)).first()
+        if row is None:
+            return None
+        if status == "delivered" and row.status in ("sent", "sending"):
+            row.status, row.updated_at = "delivered", now()
+            _announce(s, row, AlertStatus.delivered, "delivered")
+        elif status in ("undelivered", "failed") and row.status in ("sent", "sending", "delivered"):
+            _fail(s, row, f"provider status {status}")
+        return row.id
+
+
+def release_orphans(sessions: sessionmaker[Session], stale_s: float) -> int:
+    """Rows left 'sending' by a worker that stopped beating go back to the queue."""
+    cutoff = now() - timedelta(seconds=stale_s)
+    with sessions.begin() as s:
+        alive = set(s.scalars(select(ServiceHeartbeat.instance).where(
+            ServiceHeartbeat.service == "notifier", ServiceHeartbeat.updated_at >= cutoff)))
+        stuck = s.scalars(select(AlertSend).where(AlertSend.status == "sending",
+                                                  AlertSend.claimed_at < cutoff)).all()
+        released = 0
+        for row in stuck:
+            if row.claimed_by not in alive:
+                row.status, row.claimed_by, row.next_attempt_at = "queued", None, now()
+                row.last_error = "released: the worker sending it stopped"
+                released += 1
+        return released

@@ -1,0 +1,53 @@
+"""Service readiness, recorded in the database so that GET /healthz on any ingest worker sees it."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from collections.abc import Callable
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from shared.db import now, run_db
+from shared.models import ServiceHeartbeat
+
+log = logging.getLogger(__name__)
+
+
+def instance_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def beat(sessions: sessionmaker[Session], service: str, instance: str, ready: bool, detail: str = "") -> None:
+    with sessions.begin() as s:
+        row = s.get(ServiceHeartbeat, (service, instance))
+        if row is None:
+            s.add(ServiceHeartbeat(service=service, instance=instance, ready=ready, detail=detail, updated_at=now()))
+        else:
+            row.ready, row.detail, row.updated_at = ready, detail, now()
+
+
+async def heartbeat_loop(sessions: sessionmaker[Session], service: str, is_ready: Callable[[], bool],
+                         interval_s: float, detail: Callable[[], str] = lambda: "") -> None:
+    instance = instance_name()
+    while True:
+        try:
+            await run_db(beat, sessions, service, instance, is_ready(), detail())
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("heartbeat for %s failed", service)
+        await asyncio.sleep(interval_s)
+
+
+def ready_services(session: Session, stale_s: float) -> dict[str, bool]:
+    """service -> whether at least one of its instances is ready and recently alive."""
+    cutoff = now() - timedelta(seconds=stale_s)
+    rows = session.execute(select(ServiceHeartbeat)).scalars().all()
+    ready: dict[str, bool] = {}
+    for row in rows:
+        ready[row.service] = ready.get(row.service, False) or (row.ready and row.updated_at >= cutoff)
+    return ready

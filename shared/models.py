@@ -1,0 +1,80 @@
+"""Tables shared by more than one service. Each service keeps its own tables in its models.py."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, BigInteger, Boolean, Index, Integer, LargeBinary, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from shared.db import Base, UtcDateTime, now
+
+BigIntPK = BigInteger().with_variant(Integer(), "sqlite")  # SQLite autoincrements only INTEGER
+
+
+class OutboxMessage(Base):
+    """A Kafka message written in the same transaction as the change it announces."""
+
+    __tablename__ = "outbox"
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    origin: Mapped[str] = mapped_column(String(32))  # which service's relay publishes it
+    topic: Mapped[str] = mapped_column(String(100))
+    key: Mapped[str | None] = mapped_column(String(200))
+    value: Mapped[bytes | None] = mapped_column(LargeBinary)  # None: tombstone
+    headers: Mapped[dict | None] = mapped_column(JSON)  # str -> str
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=now)
+    published_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    __table_args__ = (Index("ix_outbox_pending", "origin", "published_at", "id"),)
+
+
+class ServiceHeartbeat(Base):
+    """Readiness of each running service instance, read by GET /healthz."""
+
+    __tablename__ = "service_heartbeats"
+    service: Mapped[str] = mapped_column(String(32), primary_key=True)
+    instance: Mapped[str] = mapped_column(String(100), primary_key=True)
+    ready: Mapped[bool] = mapped_column(Boolean, default=False)
+    detail: Mapped[str] = mapped_column(Text, default="")
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=now)
+
+
+class ReportRow(Base):
+    """A report as received. `content` is the screenable part (the reports.v1 message);
+    the confidential part (reporter, desa) sits in its own columns and never leaves the ingest."""
+
+    __tablename__ = "reports"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime, default=now, index=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    content: Mapped[dict] = mapped_column(JSON)
+    desa: Mapped[str | None] = mapped_column(String(200))
+    reporter_name: Mapped[str | None] = mapped_column(String(200))
+    reporter_phone: Mapped[str | None] = mapped_column(String(64))
+    submitted_by: Mapped[str | None] = mapped_column(String(64))
+    idempotency_key: Mapped[str | None] = mapped_column(String(300), unique=True)  # "<token id>:<key>"
+    request_hash: Mapped[str | None] = mapped_column(String(64))
+    screened_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    risk_level: Mapped[str | None] = mapped_column(String(16))
+    categories: Mapped[list] = mapped_column(JSON, default=list)
+    indicators: Mapped[list] = mapped_column(JSON, default=list)
+
+
+class WatchlistEntryRow(Base):
+    """Source of truth for the watchlist; every change is also published to watchlist.v1."""
+
+    __tablename__ = "watchlist_entries"
+    id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    data: Mapped[dict] = mapped_column(JSON)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=now)
+
+
+class AgencyRow(Base):
+    __tablename__ = "agencies"
+    code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    emails: Mapped[list] = mapped_column(JSON, default=list)
+    phones: Mapped[list] = mapped_column(JSON, default=list)
+    receives: Mapped[list] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=now)

@@ -1,0 +1,284 @@
+"""Versioned contracts: API bodies and the Kafka messages the services exchange.
+
+Every Kafka message carries `schema_version`; a breaking change makes a new model
+and a new topic name (reports.v2), never an edit in place.
+"""
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:20]}"
+
+
+# ---------------------------------------------------------------- field types
+
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+LongText = Annotated[str, StringConstraints(max_length=20_000)]
+_PHONE_CHARS = re.compile(r"^[0-9+()\-./\s]*$|^(https?://)?(wa\.me|api\.whatsapp\.com)/.*$", re.I)
+
+
+def _check_phone(value: str) -> str:
+    digits = re.sub(r"\D", "", value)
+    if not _PHONE_CHARS.match(value) or not 6 <= len(digits) <= 15:
+        raise ValueError("not a phone number: use digits with optional +, spaces, dashes or brackets")
+    return value
+
+
+def _check_email(value: str) -> str:
+    if not re.fullmatch(r"[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+", value):
+        raise ValueError("not an email address")
+    return value
+
+
+Phone = Annotated[str, StringConstraints(strip_whitespace=True, max_length=64), AfterValidator(_check_phone)]
+Email = Annotated[str, StringConstraints(strip_whitespace=True, max_length=254), AfterValidator(_check_email)]
+Url = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=2048)]
+Identifier = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
+
+
+def ShortList(item, max_items: int = 50):  # noqa: N802 - reads like a type
+    return Annotated[list[item], Field(max_length=max_items)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# ---------------------------------------------------------------- reports
+
+
+class Channel(StrEnum):
+    hotline = "hotline"
+    whatsapp = "whatsapp"
+    web = "web"
+    walk_in = "walk_in"
+    feed = "feed"
+
+
+class Location(Strict):
+    kecamatan: ShortText | None = None
+    desa: ShortText | None = None  # personal: narrows a victim's home; never leaves the ingest
+
+
+class Victims(Strict):
+    count: int = Field(default=0, ge=0, le=10_000)
+    minors: bool = False
+
+
+class Reporter(Strict):
+    """Confidential (UU 21/2007): stored apart, shown only to admins, never published on Kafka."""
+
+    name: ShortText | None = None
+    phone: Phone | None = None
+
+
+class ReportContent(Strict):
+    """What is screened: the report's facts about recruiters and ads, without the reporter."""
+
+    agency_names: ShortList(ShortText) = []
+    recruiter_names: ShortList(ShortText) = []
+    phones: ShortList(Phone) = []
+    emails: ShortList(Email) = []
+    urls: ShortList(Url) = []
+    social_handles: ShortList(Identifier) = []
+    license_numbers: ShortList(Identifier) = []
+    ad_text: LongText = ""
+    destination_country: ShortText | None = None
+
+
+class ReportIn(ReportContent):
+    """POST /v1/reports body."""
+
+    channel: Channel
+    location: Location | None = None
+    victims: Victims | None = None
+    reporter: Reporter | None = None
+
+
+class ReportAccepted(BaseModel):
+    id: str
+    status_url: str
+
+
+class ReportSubmitted(ReportContent):
+    """reports.v1: a report to screen. No reporter, no desa: the matcher needs neither."""
+
+    model_config = ConfigDict(extra="ignore")
+    schema_version: Literal[1] = 1
+    id: str
+    channel: Channel
+    received_at: datetime
+    kecamatan: str | None = None
+    victim_count: int = 0
+    minors: bool = False
+
+
+# ---------------------------------------------------------------- watchlist
+
+
+class EntryKind(StrEnum):
+    agency = "agency"
+    person = "person"
+
+
+class WatchlistEntryBase(Strict):
+    kind: EntryKind
+    name: ShortText
+    aliases: ShortList(ShortText, 200) = []
+    phones: ShortList(Phone, 200) = []
+    license_numbers: ShortList(Identifier, 200) = []
+    social_handles: ShortList(Identifier, 200) = []
+    urls: ShortList(Url, 200) = []
+    notes: Annotated[str, StringConstraints(max_length=4000)] = ""
+    source: Annotated[str, StringConstraints(max_length=500)] = ""
+
+
+class WatchlistEntryIn(WatchlistEntryBase):
+    id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:\-]{1,80}$")] | None = None
+
+
+class WatchlistEntryPatch(Strict):
+    kind: EntryKind | None = None
+    name: ShortText | None = None
+    aliases: list[ShortText] | None = None
+    phones: list[Phone] | None = None
+    license_numbers: list[Identifier] | None = None
+    social_handles: list[Identifier] | None = None
+    urls: list[Url] | None = None
+    notes: Annotated[str, StringConstraints(max_length=4000)] | None = None
+    source: Annotated[str, StringConstraints(max_length=500)] | None = None
+
+
+class WatchlistEntry(WatchlistEntryBase):
+    """An entry as stored and as published on watchlist.v1 (keyed by id; tombstone on delete)."""
+
+    model_config = ConfigDict(extra="ignore")
+    schema_version: Literal[1] = 1
+    id: str
+    version: int = 1  # grows with every change; consumers ignore older versions
+    updated_at: datetime | None = None
+
+
+# ---------------------------------------------------------------- screening results
+
+
+class Evidence(BaseModel):
+    field: str  # report field the value came from: agency_names, phones, ad_text, ...
+    report_value: str
+    entry_value: str
+    method: str  # exact_phone, name_tokens, alias, licence, handle, url, text_name, ...
+    score: float = Field(ge=0, le=1)
+
+
+class Match(BaseModel):
+    entry_id: str
+    entry_name: str
+    kind: EntryKind
+    score: float = Field(ge=0, le=1)
+    evidence: list[Evidence] = []
+
+
+class Indicator(BaseModel):
+    code: str
+    category: str
+    phrase: str  # the text that triggered it
+    explanation: str
+    source: str
+
+
+class RiskLevel(StrEnum):
+    low = "low"
+    medium = "medium"
+    high = "high"
+    urgent = "urgent"
+
+
+class ScreeningResult(BaseModel):
+    """matches.v1: what the matcher found in one report (or in a re-screen of it)."""
+
+    model_config = ConfigDict(extra="ignore")
+    schema_version: Literal[1] = 1
+    report_id: str
+    screened_at: datetime
+    retro: bool = False  # produced by re-screening after a watchlist change
+    matches: list[Match] = []
+    indicators: list[Indicator] = []
+    categories: list[str] = []
+    risk_level: RiskLevel = RiskLevel.low
+    # Facts the notifier needs to route and word an alert; nothing identifying a person.
+    channel: Channel | None = None
+    kecamatan: str | None = None
+    destination_country: str | None = None
+    minors: bool = False
+    victim_count: int = 0
+
+
+# ---------------------------------------------------------------- alerts
+
+
+class AlertChannel(StrEnum):
+    email = "email"
+    sms = "sms"
+
+
+class AlertStatus(StrEnum):
+    queued = "queued"
+    sent = "sent"
+    delivered = "delivered"
+    failed = "failed"
+    acknowledged = "acknowledged"
+
+
+class AlertEvent(BaseModel):
+    """alerts.v1 (and alerts.dead.v1): a change in one alert's delivery state."""
+
+    model_config = ConfigDict(extra="ignore")
+    schema_version: Literal[1] = 1
+    alert_id: str
+    report_id: str
+    agency_code: str
+    channel: AlertChannel
+    step: int = 0
+    status: AlertStatus
+    at: datetime
+    attempt: int = 0
+    detail: str = ""  # error class or provider status; never a message body or an address
+
+
+class DeliveryReceipt(BaseModel):
+    """receipts.v1: what the HTTP edge heard from a provider or an officer about an alert."""
+
+    model_config = ConfigDict(extra="ignore")
+    schema_version: Literal[1] = 1
+    alert_id: str | None = None
+    provider_id: str | None = None  # e.g. Twilio MessageSid
+    kind: Literal["status", "ack"]
+    status: str = ""
+    at: datetime
+
+
+# ---------------------------------------------------------------- agencies
+
+
+class AgencyIn(Strict):
+    name: ShortText
+    code: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_\-]{1,39}$")]
+    emails: ShortList(Email) = []
+    phones: ShortList(Phone) = []
+    receives: list[ShortText] = Field(default_factory=lambda: ["watchlist_match"], max_length=50)
+
+
+class Agency(AgencyIn):
+    model_config = ConfigDict(extra="ignore")

@@ -1,0 +1,82 @@
+"""Configuration from WASPADA_* environment variables (names are a public contract)."""
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class SmtpTls(StrEnum):
+    none = "none"
+    starttls = "starttls"
+    tls = "tls"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="WASPADA_", extra="ignore")
+
+    # Where local state lives: the default SQLite file, dev sink mailboxes, broker logs.
+    home: Path = Path(".waspada")
+
+    kafka_bootstrap: str | None = None  # unset: `waspada up` starts the embedded broker
+    kafka_partitions: int = 4
+    database_url: str | None = None  # default: sqlite file under `home`
+
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    admin_token: SecretStr | None = None
+    public_url: str | None = None  # base of links in alerts; default http://host:port
+
+    smtp_host: str | None = None
+    smtp_port: int | None = None
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_tls: SmtpTls = SmtpTls.none
+    smtp_timeout_s: float = 30.0
+    mail_from: str = "waspada@localhost"
+
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+    twilio_from: str | None = None
+    twilio_api_base: str = "https://api.twilio.com"
+
+    # Consumer groups join in about half the session timeout on the embedded broker.
+    kafka_session_timeout_ms: int = 6000
+    kafka_heartbeat_interval_ms: int = 1000
+
+    outbox_poll_s: float = 0.2
+    heartbeat_s: float = 2.0
+    heartbeat_stale_s: float = 10.0
+    retro_screen_days: int = 30
+    delivery_deadline_s: float = 600.0
+    email_per_s: float = 200.0  # per notifier worker
+    sms_per_s: float = 5.0  # per notifier worker; Twilio long codes take about 1/s, short codes more
+    notifier_instance: str | None = None
+
+    max_body_bytes: int = Field(default=64 * 1024)
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.home / 'waspada.db').resolve()}"
+
+    @property
+    def resolved_public_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        return f"http://{self.http_host}:{self.http_port}"
+
+    @property
+    def bootstrap(self) -> str:
+        if not self.kafka_bootstrap:
+            raise RuntimeError("WASPADA_KAFKA_BOOTSTRAP is not set (and no embedded broker was started)")
+        return self.kafka_bootstrap
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,32 @@
+"""Faust set-up shared by the matcher and the notifier."""
+from __future__ import annotations
+
+import faust
+
+from shared.settings import Settings
+
+
+def faust_app(app_id: str, settings: Settings) -> faust.App:
+    """A Faust app tuned for the embedded broker and for Kafka alike: at-least-once (exactly_once
+    needs transactions, which Tansu lacks), short session timeouts (a join takes about half of
+    one), no tables (state is in the database), no web server."""
+    return faust.App(
+        app_id,
+        broker=[f"kafka://{host}" for host in settings.bootstrap.split(",")],
+        store="memory://",
+        processing_guarantee="at_least_once",
+        broker_session_timeout=settings.kafka_session_timeout_ms / 1000,
+        broker_heartbeat_interval=settings.kafka_heartbeat_interval_ms / 1000,
+        broker_commit_every=100,
+        broker_commit_interval=1.0,
+        producer_acks=-1,
+        topic_allow_declare=False,  # our topics are created by `waspada init`
+        topic_disable_leader=True,
+        web_enabled=False,
+        consumer_auto_offset_reset="earliest",
+    )
+
+
+def raw_topic(app: faust.App, name: str):
+    """Values stay bytes: messages are our pydantic models, parsed by the handler."""
+    return app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")

@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+
+from tests.harness import Stack, start_sinks
+
+POSTGRES_URL = os.environ.get("WASPADA_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture(scope="session")
+def sinks(tmp_path_factory):
+    sinks = start_sinks(tmp_path_factory.mktemp("sinks"))
+    yield sinks
+    sinks.stop()
+
+
+def _postgres_database():
+    """A fresh database on the test server, or a skip reason."""
+    try:
+        import psycopg
+
+        admin = psycopg.connect(POSTGRES_URL, autocommit=True, connect_timeout=3)
+    except Exception as exc:  # noqa: BLE001 - any failure means: no server to test against
+        return None, f"PostgreSQL not reachable at {POSTGRES_URL}: {exc}"
+    name = f"waspada_test_{uuid.uuid4().hex[:10]}"
+    admin.execute(f'CREATE DATABASE "{name}"')
+    base = POSTGRES_URL.rsplit("/", 1)[0]
+    return (admin, name, f"{base}/{name}"), None
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgres"])
+def stack(request, sinks, tmp_path_factory):
+    home = tmp_path_factory.mktemp(f"stack-{request.param}")
+    pg = None
+    if request.param == "sqlite":
+        url = f"sqlite:///{home / 'waspada.db'}"
+    else:
+        pg, reason = _postgres_database()
+        if pg is None:
+            pytest.skip(reason)
+        url = pg[2]
+    stack = Stack(home, url, sinks).start()
+    yield stack
+    stack.stop()
+    if pg:
+        admin, name, _ = pg
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
