@@ -24,7 +24,7 @@ from shared.models import AgencyRow, WatchlistEntryRow
 from shared.schemas import AgencyIn, WatchlistEntryIn
 from shared.settings import Settings
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 DEV_TWILIO_SID = "ACdev00000000000000000000000000000"
 DEV_TWILIO_TOKEN = "dev-auth-token"
 
@@ -66,21 +66,27 @@ def up(settings: Settings, demo: bool = True) -> int:
 
     def spawn(name: str, *args: str) -> subprocess.Popen:
         log = open(home / f"{name}.log", "ab")
+        # Own session: Ctrl-C reaches only this launcher, which stops children in order.
         proc = subprocess.Popen([*waspada, *args], env=env, stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL)
+                                stdin=subprocess.DEVNULL, start_new_session=True)
         children.append((name, proc))
         return proc
 
     def stop_all(*_):
-        for name, proc in reversed(children):
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 15
-        for name, proc in reversed(children):
-            try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        # Services first (they flush and commit while the broker still answers), then sinks, broker last.
+        services = [p for n, p in children if n in ("ingest", "matcher", "notifier")]
+        rest = [p for n, p in reversed(children) if n not in ("ingest", "matcher", "notifier")]
+        for group in (services, rest):
+            for proc in group:
+                if proc.poll() is None:
+                    proc.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + 20
+            for proc in group:
+                try:
+                    proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
 
     try:
         if not settings.kafka_bootstrap:

@@ -80,5 +80,6 @@ def make_consumer(settings: Settings, *topics: str, group_id: str | None, **kw) 
         auto_offset_reset="earliest",
         session_timeout_ms=settings.kafka_session_timeout_ms,
         heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
+        fetch_max_wait_ms=50,  # Tansu holds a fetch for the whole wait: see shared/streams.py
         **kw,
     )

@@ -9,13 +9,13 @@ import asyncio
 import logging
 
 import faust
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 
 from services.matcher import service
 from services.matcher.watchlist_index import WatchlistIndex
 from shared.db import make_engine, make_sessionmaker, run_db
 from shared.heartbeat import heartbeat_loop, instance_name
-from shared.kafka import make_producer
+from shared.kafka import make_consumer, make_producer
 from shared.outbox import OutboxRelay
 from shared.schemas import ReportSubmitted, WatchlistEntry
 from shared.settings import Settings
@@ -64,8 +64,7 @@ class Matcher:
 
     async def follow_watchlist(self) -> None:
         """Every matcher worker reads the whole watchlist topic (no group) and applies changes in order."""
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.bootstrap, enable_auto_commit=False,
-                                    group_id=None, auto_offset_reset="earliest")
+        consumer = make_consumer(self.settings, group_id=None)
         await consumer.start()
         try:
             consumer.assign([TopicPartition(WATCHLIST.name, 0)])
