@@ -53,13 +53,14 @@ class Matcher:
                            lambda: f"entries={len(self.index.entries)}"),
         )
 
-    async def handle_report(self, value: bytes) -> None:
-        try:
-            report = ReportSubmitted.model_validate_json(value)
-        except ValueError:
-            log.error("matcher: skipped a malformed reports.v1 message")
-            return
-        if await run_db(service.record_first_screening, self.sessions, self.index, report):
+    async def handle_reports(self, values: list[bytes]) -> None:
+        reports = []
+        for value in values:
+            try:
+                reports.append(ReportSubmitted.model_validate_json(value))
+            except ValueError:
+                log.error("matcher: skipped a malformed reports.v1 message")
+        if reports and await run_db(service.record_first_screenings, self.sessions, self.index, reports):
             self.relay.poke()
 
     async def follow_watchlist(self) -> None:
@@ -104,8 +105,9 @@ def create_app(settings: Settings) -> faust.App:
     @app.agent(reports)
     async def screen_reports(stream):
         await matcher.index_ready.wait()
-        async for value in stream:
-            await matcher.handle_report(value)
+        # Batches (up to 200, or what arrived within 5 ms) cut database round trips under load.
+        async for values in stream.take(200, within=0.005):
+            await matcher.handle_reports(values)
 
     @app.task
     async def run_matcher() -> None:

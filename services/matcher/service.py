@@ -52,6 +52,32 @@ def record_first_screening(sessions: sessionmaker[Session], index: WatchlistInde
     return result
 
 
+def record_first_screenings(sessions: sessionmaker[Session], index: WatchlistIndex,
+                            reports: list[ReportSubmitted]) -> list[ScreeningResult]:
+    """Screen a batch of reports in one transaction (the common case under load); falls back
+    to one at a time if another worker raced us on any of them."""
+    unique = list({r.id: r for r in reports}.values())
+    with sessions() as s:
+        done = set(s.scalars(select(ScreenedReport.report_id)
+                             .where(ScreenedReport.report_id.in_([r.id for r in unique]))))
+    fresh = [r for r in unique if r.id not in done]
+    results = [to_result(r, index.screen(r), retro=False) for r in fresh]
+    if not results:
+        return []
+    try:
+        with sessions.begin() as s:
+            for report, result in zip(fresh, results):
+                s.add(ScreenedReport(report_id=report.id, screened_at=result.screened_at))
+                for match in result.matches:
+                    s.add(AnnouncedMatch(report_id=report.id, entry_id=match.entry_id,
+                                         entry_version=index.versions.get(match.entry_id, 0), score=match.score))
+                enqueue(s, ORIGIN, MATCHES.name, report.id, result)
+    except IntegrityError:
+        return [r for r in (record_first_screening(sessions, index, report) for report in fresh) if r]
+    log.info("screened %d reports: %d with matches", len(results), sum(1 for r in results if r.matches))
+    return results
+
+
 def claim_retro_screen(sessions: sessionmaker[Session], entry_id: str, version: int, instance: str) -> bool:
     try:
         with sessions.begin() as s:
