@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from datetime import timedelta
 
 from aiokafka import AIOKafkaProducer
@@ -92,9 +93,17 @@ class OutboxRelay:
         self.published += len(rows)
         return len(rows)
 
+    def _purge(self) -> int:
+        with self.sessions.begin() as s:
+            return purge_published(s, self.origin)
+
     async def run(self) -> None:
+        next_purge = 0.0
         while True:
             try:
+                if self._leading and time.monotonic() > next_purge:
+                    next_purge = time.monotonic() + 600
+                    await run_db(self._purge)
                 if not self._leading:
                     self._leading = await run_db(self._try_lead)
                     if not self._leading:
@@ -114,9 +123,10 @@ class OutboxRelay:
             self._wake.clear()
 
 
-def purge_published(session: Session, older_than: timedelta = timedelta(days=7)) -> int:
+def purge_published(session: Session, origin: str, older_than: timedelta = timedelta(days=7)) -> int:
     """Published rows are history; keep a week for debugging."""
     result = session.execute(
-        delete(OutboxMessage).where(OutboxMessage.published_at < now() - older_than)
+        delete(OutboxMessage).where(OutboxMessage.origin == origin,
+                                    OutboxMessage.published_at < now() - older_than)
     )
     return result.rowcount or 0
