@@ -3,6 +3,8 @@ PY ?= python3.11
 VENV := .venv
 STAMP := $(VENV)/.installed
 
+CHROMIUM := /usr/bin/chromium
+
 .PHONY: run test install clean bench
 
 $(STAMP): pyproject.toml
@@ -16,7 +18,13 @@ install: $(STAMP)
 run: $(STAMP)
 	$(VENV)/bin/waspada up
 
-test: $(STAMP)
+# The browser tests drive Debian's Chromium (no browser download); without root they are skipped.
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	else echo "note: no $(CHROMIUM); browser tests will be skipped (apt-get install chromium chromium-driver)"; fi
+
+test: $(STAMP) $(CHROMIUM)
 	$(VENV)/bin/python -m pytest
 
 bench: $(STAMP)
