@@ -1,0 +1,258 @@
+"""The screening engine: retrieve candidates from the index, score them with small feature
+functions (each leaves Evidence saying what met what, how, how strongly), combine per entry.
+
+Feature scores (each in 0..1):
+  name_tokens   report name vs entry name/alias: weighted token alignment (IDF, generic words
+                light), one-edit typos, any word order; a differing word on both sides
+                (a substitution: "Sinar Jaya Makmur" vs "Sinar Jaya Abadi") sinks it
+  text_name     the same, for a name found in the ad text (after PT/CV/... or Pak/Bu/...,
+                or through a rare word of a listed name)
+  phone         same E.164 number (fields, text, wa.me links)            0.97
+  licence       same normalised licence number                           0.95
+  handle        same social handle                                       0.90
+  url           same host+path (or a listed bare domain)                 0.90
+An entry's score joins its best evidence per kind by noisy-or: independent kinds of evidence
+reinforce each other (a phone hit with a name hit), repeats of one kind do not."""
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass, field
+
+from services.matcher.screening.identifiers import (
+    handle_key, handles_in_text, licence_candidates_in_text, licence_key, phone_key, phones_in_text,
+    url_key, urls_in_text)
+from services.matcher.screening.index import EntryRecord, NameRecord, WatchlistIndex
+from services.matcher.screening.indicators import find_indicators
+from services.matcher.screening.normalize import name_key, rules, text_tokens
+from services.matcher.screening.risk import assess
+from shared.schemas import EntryKind, Evidence, Indicator, Match, ReportContent, RiskLevel, WatchlistEntry
+
+DEFAULT_THRESHOLD = 0.80
+MAX_CANDIDATES = 400  # per name query, after blocking
+IDENTIFIER_SCORES = {"phone": 0.97, "licence": 0.95, "handle": 0.90, "url": 0.90}
+TEXT_WINDOW = 5  # tokens after a company form or honorific read as a possible name
+
+
+@dataclass
+class Screening:
+    matches: list[Match]
+    indicators: list[Indicator]
+    categories: list[str]
+    risk_level: RiskLevel
+
+
+@dataclass
+class _Found:
+    entry: EntryRecord
+    best: dict[str, Evidence] = field(default_factory=dict)  # evidence kind -> best evidence
+
+    def add(self, kind: str, evidence: Evidence) -> None:
+        if kind not in self.best or evidence.score > self.best[kind].score:
+            self.best[kind] = evidence
+
+    @property
+    def score(self) -> float:
+        miss = 1.0
+        for evidence in self.best.values():
+            miss *= 1.0 - evidence.score
+        return round(1.0 - miss, 4)
+
+
+class ScreeningEngine:
+    def __init__(self, entries: Iterable[WatchlistEntry] = ()) -> None:
+        self.index = WatchlistIndex()
+        for entry in entries:
+            self.index.upsert(entry)
+        forms = rules.names()
+        self._anchors = {f for f in forms["company_forms"] if " " not in f}
+        self._honorifics = set(forms["honorifics"]) - {"bin", "binti"}
+
+    def upsert(self, entry: WatchlistEntry) -> None:
+        self.index.upsert(entry)
+
+    def remove(self, entry_id: str) -> None:
+        self.index.remove(entry_id)
+
+    def __len__(self) -> int:
+        return len(self.index.entries)
+
+    # ------------------------------------------------------------------ screening
+
+    def screen(self, report: ReportContent, *, min_score: float | None = None,
+               only_entry_ids: Collection[str] | None = None) -> Screening:
+        threshold = DEFAULT_THRESHOLD if min_score is None else min_score
+        found: dict[str, _Found] = {}
+
+        def note(entry: EntryRecord, kind: str, evidence: Evidence) -> None:
+            if only_entry_ids is not None and entry.id not in only_entry_ids:
+                return
+            found.setdefault(entry.id, _Found(entry)).add(kind, evidence)
+
+        for field_name, kind in (("agency_names", EntryKind.agency), ("recruiter_names", EntryKind.person)):
+            for value in getattr(report, field_name):
+                for name, score in self.match_name(value, kind):
+                    note(name.entry, "name", Evidence(field=field_name, report_value=value, entry_value=name.original,
+                                                      method="name_tokens", score=score))
+        self._identifiers(report, note)
+        if report.ad_text:
+            self._text_names(report.ad_text, note)
+
+        matches = [
+            Match(entry_id=f.entry.id, entry_name=f.entry.name, kind=f.entry.kind, score=f.score,
+                  evidence=sorted(f.best.values(), key=lambda e: -e.score))
+            for f in found.values() if f.score >= threshold
+        ]
+        matches.sort(key=lambda m: (-m.score, m.entry_id))
+        indicators = find_indicators(report.ad_text, report.destination_country)
+        categories, risk = assess(matches, indicators, minors=bool(getattr(report, "minors", False)),
+                                  threshold=DEFAULT_THRESHOLD)
+        return Screening(matches, indicators, categories, risk)
+
+    # ------------------------------------------------------------------ names
+
+    def match_name(self, value: str, kind: EntryKind | None = None,
+                   query_tokens: tuple[str, ...] | None = None) -> list[tuple[NameRecord, float]]:
+        """Listed names similar to this one, with their name_tokens score (> 0.5 only).
+        With query_tokens (a window of ad text) the name may be any run inside the window."""
+        key = name_key(value)
+        tokens = query_tokens or key.tokens
+        if not tokens:
+            return []
+        alignment = {t: self.index.similar_tokens(t) for t in set(tokens)}
+        results: dict[int, tuple[NameRecord, float]] = {}
+        for name in self._candidates(alignment):
+            score = self._name_score(tokens, key.form, alignment, name, in_text=query_tokens is not None)
+            if kind is not None and name.entry.kind != kind:
+                score *= 0.9  # a person named in the agency field (or the reverse) still counts
+            if score > 0.5:
+                previous = results.get(id(name.entry))
+                if previous is None or score > previous[1]:
+                    results[id(name.entry)] = (name, round(score, 4))
+        return list(results.values())
+
+    def _candidates(self, alignment: dict[str, list[tuple[str, float]]]) -> set[NameRecord]:
+        """Block: names holding the query's rarest words; for common words only, names holding
+        two of them. Never a scan of the watchlist."""
+        groups = []
+        for matches in alignment.values():
+            posting: set[NameRecord] = set()
+            for token, _ in matches:
+                posting |= self.index.postings.get(token, set())
+            if posting:
+                groups.append(posting)
+        if not groups:
+            return set()
+        groups.sort(key=len)
+        if len(groups[0]) <= MAX_CANDIDATES:
+            candidates = set(groups[0])
+            for group in groups[1:]:
+                if len(candidates) + len(group) > MAX_CANDIDATES:
+                    break
+                candidates |= group
+            return candidates
+        if len(groups) >= 2:
+            return groups[0] & groups[1]
+        return set()  # one very common word alone identifies no one
+
+    def _name_score(self, query: tuple[str, ...], query_form: str | None,
+                    alignment: dict[str, list[tuple[str, float]]], name: NameRecord, in_text: bool = False) -> float:
+        weight = self.index.weight
+        entry_tokens = name.tokens
+        used: set[int] = set()
+        matched_entry = 0.0
+        total_entry = 0.0
+        distinctive_hit = False
+        unmatched_entry = 0
+        for e_token in entry_tokens:
+            w = weight(e_token)
+            total_entry += w
+            best, best_i = 0.0, -1
+            for i, q_token in enumerate(query):
+                if i in used:
+                    continue
+                for candidate, sim in alignment[q_token]:
+                    if candidate == e_token and sim > best:
+                        best, best_i = sim, i
+            if best_i >= 0:
+                used.add(best_i)
+                matched_entry += w * best
+                distinctive_hit = distinctive_hit or w >= 1.0
+            else:
+                unmatched_entry += 1
+        if in_text and used:  # the name is the run of the window that matched, not the whole window
+            query = query[min(used):max(used) + 1]
+            used = {i - min(used) for i in used}
+        total_query = sum(weight(t) for t in query)
+        matched_query = sum(weight(query[i]) for i in used)
+        recall = matched_entry / total_entry if total_entry else 0.0
+        precision = matched_query / total_query if total_query else 0.0
+        if name.entry.kind == EntryKind.person:
+            # Another distinctive word in a person's name is usually another person
+            # ("Bambang Sutrisno" is not "Bambang").
+            score = recall * precision ** 0.5
+        else:
+            # Firms' names gain words (branch, town) more often than people's do.
+            score = recall * (0.75 + 0.25 * precision)
+        if unmatched_entry and len(used) < len(query):
+            score *= 0.5  # a different word on both sides: another firm or person
+        elif unmatched_entry and not distinctive_hit:
+            score *= 0.6  # only common words agree and the listed name has more
+        if query_form and name.form and query_form != name.form:
+            score *= 0.92  # PT vs CV: related at most
+        return score
+
+    # ------------------------------------------------------------------ identifiers
+
+    def _identifiers(self, report: ReportContent, note) -> None:
+        ids = self.index.identifiers
+        text = report.ad_text or ""
+        checks = [
+            ("phone", "phones", "phones", [(v, phone_key(v)) for v in report.phones] + phones_in_text_field(text)),
+            ("licence", "license_numbers", "license_numbers",
+             [(v, licence_key(v)) for v in report.license_numbers] + [(v, k) for v, k in licence_candidates_in_text(text)]),
+            ("handle", "social_handles", "social_handles",
+             [(v, handle_key(v)) for v in report.social_handles] + handles_in_text(text)),
+            ("url", "urls", "urls", [(v, url_key(v)) for v in report.urls] + urls_in_text(text)),
+        ]
+        for kind, feature, field_name, pairs in checks:
+            for position, (value, key) in enumerate(pairs):
+                if not key:
+                    continue
+                holders = list(ids[feature].get(key, ()))
+                source_field = field_name if position < len(getattr(report, field_name)) else "ad_text"
+                score = IDENTIFIER_SCORES[kind]
+                if kind == "url" and not holders and "/" in key:  # a listed bare domain covers its pages
+                    holders = list(ids[feature].get(key.split("/", 1)[0], ()))
+                    score = 0.85
+                for entry, listed in holders:
+                    note(entry, kind, Evidence(field=source_field, report_value=value, entry_value=listed,
+                                               method=f"exact_{kind}", score=score))
+
+    # ------------------------------------------------------------------ free text
+
+    def _text_names(self, text: str, note) -> None:
+        """Names inside the ad: windows after a company form or honorific, and windows around
+        any rare word of a listed name."""
+        tokens = text_tokens(text)
+        words = text.split()
+        windows: set[tuple[int, int]] = set()
+        for i, token in enumerate(tokens):
+            if token in self._anchors or token in self._honorifics:
+                windows.add((i + 1, min(len(tokens), i + 1 + TEXT_WINDOW)))
+            elif token in self.index.postings and len(self.index.postings[token]) <= 50 \
+                    and self.index.weight(token) >= 1.0:
+                windows.add((max(0, i - 3), min(len(tokens), i + 4)))
+        for start, end in windows:
+            window = tokens[start:end]
+            if not window:
+                continue
+            for name, score in self.match_name(" ".join(window), None, query_tokens=window):
+                if score < 0.5:
+                    continue
+                shown = " ".join(words[start:end]) if len(words) == len(tokens) else " ".join(window)
+                note(name.entry, "text_name", Evidence(field="ad_text", report_value=shown, entry_value=name.original,
+                                                       method="text_name", score=round(score * 0.95, 4)))
+
+
+def phones_in_text_field(text: str) -> list[tuple[str, str]]:
+    return phones_in_text(text) if text else []

@@ -1,0 +1,119 @@
+"""Identifiers as exact keys: phone numbers (E.164), licence numbers, social handles, URLs.
+Found both in their own fields and inside free text."""
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from urllib.parse import urlsplit
+
+import phonenumbers
+
+from services.matcher.screening.normalize import fold
+
+_WA_LINK = re.compile(r"(?:wa\.me|api\.whatsapp\.com/send\?phone=|whatsapp\.com/send/\?phone=)/?\+?(\d{8,15})", re.I)
+_BARE_62 = re.compile(r"(?<!\d)62[\s\-.]?8[\d\s\-.]{7,14}\d(?!\d)")
+_HANDLE_IN_TEXT = re.compile(r"(?<![\w@.])@([a-z0-9_](?:[a-z0-9_.]{1,28}[a-z0-9_]))", re.I)
+_URL_IN_TEXT = re.compile(r"(?:https?://)?(?:www\.)?((?:[a-z0-9-]+\.)+[a-z]{2,24})(/[^\s\"'<>()]*)?", re.I)
+_LICENCE_SEPARATORS = re.compile(r"[\s\-./:_]+")
+_SOCIAL_HOSTS = {"instagram.com", "tiktok.com", "facebook.com", "fb.com", "twitter.com", "x.com", "t.me",
+                 "youtube.com", "threads.net"}
+_NOT_DOMAINS = {"pt", "cv", "ud", "no", "jl", "rp"}
+
+
+@lru_cache(maxsize=200_000)
+def phone_key(value: str) -> str | None:
+    """E.164 for a valid number written in any common form, else None."""
+    wa = _WA_LINK.search(value)
+    if wa:
+        value = "+" + wa.group(1)
+    digits = re.sub(r"\D", "", value)
+    if value.strip().startswith("+"):
+        candidate = "+" + digits
+    elif digits.startswith("62") and len(digits) >= 10:
+        candidate = "+" + digits
+    else:
+        candidate = digits
+    try:
+        number = phonenumbers.parse(candidate, "ID")
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_possible_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def phones_in_text(text: str) -> list[tuple[str, str]]:
+    """(as written, E.164) for every phone number in free text."""
+    found: dict[str, str] = {}
+    for match in phonenumbers.PhoneNumberMatcher(text, "ID", leniency=phonenumbers.Leniency.POSSIBLE):
+        found.setdefault(phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.E164), match.raw_string)
+    for pattern in (_WA_LINK, _BARE_62):
+        for match in pattern.finditer(text):
+            key = phone_key(match.group(0))
+            if key:
+                found.setdefault(key, match.group(0))
+    return [(raw, key) for key, raw in found.items()]
+
+
+def licence_key(value: str) -> str | None:
+    """No public format exists (SIP3MI numbers vary): compare upper-case alphanumerics only."""
+    key = _LICENCE_SEPARATORS.sub("", fold(value)).upper()
+    return key if len(key) >= 4 and any(c.isdigit() for c in key) else None
+
+
+def licence_candidates_in_text(text: str) -> list[tuple[str, str]]:
+    """Runs of up to four words (numbers are also written with spaces) that could be licence
+    numbers; only exact lookups follow, so extra candidates cost little."""
+    words = [w.strip(",;()[]\"'") for w in text.split()]
+    out = []
+    for i in range(len(words)):
+        for n in range(1, 5):
+            span = " ".join(words[i:i + n])
+            if i + n <= len(words) and any(c.isdigit() for c in span):
+                key = licence_key(span)
+                if key:
+                    out.append((span, key))
+    return out
+
+
+def handle_key(value: str) -> str | None:
+    value = fold(value.strip())
+    if "/" in value:  # a profile URL
+        parts = urlsplit(value if "//" in value else "//" + value)
+        path = [p for p in parts.path.split("/") if p]
+        value = path[0] if path else ""
+    value = value.lstrip("@").strip().rstrip(".")
+    return value if re.fullmatch(r"[a-z0-9_.]{2,60}", value) else None
+
+
+def handles_in_text(text: str) -> list[tuple[str, str]]:
+    out = [(m.group(0), m.group(1).lower()) for m in _HANDLE_IN_TEXT.finditer(text)]
+    for raw, host, path in _urls(text):
+        if host in _SOCIAL_HOSTS and path:
+            key = handle_key(f"{host}{path}")
+            if key:
+                out.append((raw, key))
+    return out
+
+
+def url_key(value: str) -> str | None:
+    """host + path, lower case, no scheme, www, query, fragment or trailing slash."""
+    value = fold(value.strip())
+    parts = urlsplit(value if "//" in value else "//" + value)
+    host = (parts.hostname or "").removeprefix("www.")
+    if "." not in host or host.split(".")[0] in _NOT_DOMAINS:
+        return None
+    path = parts.path.rstrip("/")
+    return host + path
+
+
+def _urls(text: str):
+    for match in _URL_IN_TEXT.finditer(text):
+        host = match.group(1).lower().removeprefix("www.")
+        if host.split(".")[0] in _NOT_DOMAINS or host[-1].isdigit():
+            continue
+        yield match.group(0), host, (match.group(2) or "").rstrip("/.,")
+
+
+def urls_in_text(text: str) -> list[tuple[str, str]]:
+    return [(raw, host + path) for raw, host, path in _urls(text)]

@@ -1,0 +1,145 @@
+"""The watchlist index: candidate retrieval before scoring.
+
+Names are split into normalised tokens; each token keeps a posting set of the names that hold
+it, and a deletion neighbourhood (SymSpell) over the vocabulary finds tokens one edit away
+without scanning. Identifiers (phones, licences, handles, URLs) are exact-key maps. All of it
+is updated in place by upsert/remove: the streaming matcher never rebuilds it whole."""
+from __future__ import annotations
+
+import math
+import sys
+from dataclasses import dataclass
+
+from services.matcher.screening.identifiers import handle_key, licence_key, phone_key, url_key
+from services.matcher.screening.normalize import is_generic, name_key
+from shared.schemas import EntryKind, WatchlistEntry
+
+GENERIC_FACTOR = 0.3  # words many firm names share carry little evidence
+MIN_FUZZY_LEN = 4  # shorter tokens must match exactly: one edit changes them too much
+
+
+@dataclass(slots=True, eq=False)  # identity: records live in posting sets
+class NameRecord:
+    entry: "EntryRecord"
+    original: str
+    tokens: tuple[str, ...]
+    form: str | None
+    alive: bool = True
+
+
+@dataclass(slots=True, eq=False)
+class EntryRecord:
+    id: str
+    name: str
+    kind: EntryKind
+    names: list[NameRecord]
+    keys: list[tuple[str, str, str]]  # (feature, key, original value) for identifier maps
+
+
+def deletions(token: str) -> set[str]:
+    return {token[:i] + token[i + 1:] for i in range(len(token))}
+
+
+class WatchlistIndex:
+    def __init__(self) -> None:
+        self.entries: dict[str, EntryRecord] = {}
+        self.postings: dict[str, set[NameRecord]] = {}
+        self.neighbours: dict[str, set[str]] = {}  # deletion variant -> vocabulary tokens
+        self.identifiers: dict[str, dict[str, list[tuple[EntryRecord, str]]]] = {
+            "phones": {}, "license_numbers": {}, "social_handles": {}, "urls": {}}
+        self.live_names = 0
+
+    # ------------------------------------------------------------------ updates
+
+    def upsert(self, entry: WatchlistEntry) -> None:
+        if entry.id in self.entries:
+            self.remove(entry.id)
+        record = EntryRecord(sys.intern(entry.id), entry.name, entry.kind, [], [])
+        for original in [entry.name, *entry.aliases]:
+            key = name_key(original)
+            if not key.tokens:
+                continue
+            name = NameRecord(record, original, tuple(sys.intern(t) for t in key.tokens), key.form)
+            record.names.append(name)
+            self.live_names += 1
+            for token in set(name.tokens):
+                posting = self.postings.get(token)
+                if posting is None:
+                    posting = self.postings[token] = set()
+                    if len(token) >= MIN_FUZZY_LEN:
+                        for variant in deletions(token) | {token}:
+                            self.neighbours.setdefault(variant, set()).add(token)
+                posting.add(name)
+        for feature, values, to_key in (("phones", entry.phones, phone_key),
+                                        ("license_numbers", entry.license_numbers, licence_key),
+                                        ("social_handles", entry.social_handles, handle_key),
+                                        ("urls", entry.urls, url_key)):
+            for value in values:
+                key = to_key(value)
+                if key:
+                    self.identifiers[feature].setdefault(key, []).append((record, value))
+                    record.keys.append((feature, key, value))
+        self.entries[record.id] = record
+
+    def remove(self, entry_id: str) -> None:
+        record = self.entries.pop(entry_id, None)
+        if record is None:
+            return
+        for name in record.names:
+            name.alive = False
+            self.live_names -= 1
+            for token in set(name.tokens):
+                posting = self.postings.get(token)
+                if posting is not None:
+                    posting.discard(name)
+                    if not posting:
+                        del self.postings[token]
+                        if len(token) >= MIN_FUZZY_LEN:
+                            for variant in deletions(token) | {token}:
+                                tokens = self.neighbours.get(variant)
+                                if tokens is not None:
+                                    tokens.discard(token)
+                                    if not tokens:
+                                        del self.neighbours[variant]
+        for feature, key, _ in record.keys:
+            holders = self.identifiers[feature].get(key, [])
+            holders[:] = [h for h in holders if h[0] is not record]
+            if not holders:
+                self.identifiers[feature].pop(key, None)
+
+    # ------------------------------------------------------------------ lookups
+
+    def weight(self, token: str) -> float:
+        """Inverse document frequency over the watchlist's names, lowered for generic words.
+        A token the watchlist does not hold weighs as much as the rarest."""
+        df = len(self.postings.get(token, ()))
+        idf = math.log((self.live_names + 1) / (df + 1)) + 1.0
+        return idf * (GENERIC_FACTOR if is_generic(token) else 1.0)
+
+    def similar_tokens(self, token: str) -> list[tuple[str, float]]:
+        """Vocabulary tokens equal to this one (1.0) or one edit away (0.9)."""
+        found = [(token, 1.0)] if token in self.postings else []
+        if len(token) >= MIN_FUZZY_LEN:
+            candidates: set[str] = set()
+            for variant in deletions(token) | {token}:
+                candidates |= self.neighbours.get(variant, set())
+            candidates.discard(token)
+            found += [(c, 0.9) for c in candidates if _one_edit(token, c)]
+        return found
+
+
+def _one_edit(a: str, b: str) -> bool:
+    """Levenshtein distance exactly 1 (the deletion neighbourhood also yields some at 2)."""
+    if a == b:
+        return False
+    la, lb = len(a), len(b)
+    if abs(la - lb) > 1:
+        return False
+    if la == lb:
+        return sum(x != y for x, y in zip(a, b)) == 1
+    if la > lb:
+        a, b = b, a
+    i = 0
+    while i < len(a) and a[i] == b[i]:
+        i += 1
+    return a[i:] == b[i + 1:]
