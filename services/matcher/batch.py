@@ -36,7 +36,7 @@ def _report(line: str) -> BatchReport:
 
 
 def screen_command(watchlist: Path, min_score: float | None, stdin: TextIO, stdout: TextIO, stderr: TextIO) -> int:
-    console = Console(file=stderr)
+    console = Console(file=stderr, soft_wrap=True)
     try:
         with open(watchlist, encoding="utf-8", newline="") as handle:
             rows = parse(handle)

@@ -28,7 +28,8 @@ from services.matcher.screening.risk import assess
 from shared.schemas import EntryKind, Evidence, Indicator, Match, ReportContent, RiskLevel, WatchlistEntry
 
 DEFAULT_THRESHOLD = 0.80
-MAX_CANDIDATES = 400  # per name query, after blocking
+MAX_CANDIDATES = 100  # per name query, after blocking
+SMALL_GROUPS = 30
 IDENTIFIER_SCORES = {"phone": 0.97, "licence": 0.95, "handle": 0.90, "url": 0.90}
 TEXT_WINDOW = 5  # tokens after a company form or honorific read as a possible name
 
@@ -97,10 +98,11 @@ class ScreeningEngine:
         if report.ad_text:
             self._text_names(report.ad_text, note)
 
+        _keep_best_explanations(found)
         matches = [
             Match(entry_id=f.entry.id, entry_name=f.entry.name, kind=f.entry.kind, score=f.score,
                   evidence=sorted(f.best.values(), key=lambda e: -e.score))
-            for f in found.values() if f.score >= threshold
+            for f in found.values() if f.best and f.score >= threshold
         ]
         matches.sort(key=lambda m: (-m.score, m.entry_id))
         indicators = find_indicators(report.ad_text, report.destination_country)
@@ -119,9 +121,17 @@ class ScreeningEngine:
         if not tokens:
             return []
         alignment = {t: self.index.similar_tokens(t) for t in set(tokens)}
+        # vocabulary token -> [(similarity, query position)], best first
+        reach: dict[str, list[tuple[float, int]]] = {}
+        for position, token in enumerate(tokens):
+            for candidate, sim in alignment[token]:
+                reach.setdefault(candidate, []).append((sim, position))
+        for options in reach.values():
+            options.sort(reverse=True)
+        weights = [self.index.weight(t) for t in tokens]
         results: dict[int, tuple[NameRecord, float]] = {}
         for name in self._candidates(alignment):
-            score = self._name_score(tokens, key.form, alignment, name, in_text=query_tokens is not None)
+            score = self._name_score(tokens, weights, key.form, reach, name, in_text=query_tokens is not None)
             if kind is not None and name.entry.kind != kind:
                 score *= 0.9  # a person named in the agency field (or the reverse) still counts
             if score > 0.5:
@@ -133,67 +143,72 @@ class ScreeningEngine:
     def _candidates(self, alignment: dict[str, list[tuple[str, float]]]) -> set[NameRecord]:
         """Block: names holding the query's rarest words; for common words only, names holding
         two of them. Never a scan of the watchlist."""
+        postings = self.index.postings
         groups = []
         for matches in alignment.values():
-            posting: set[NameRecord] = set()
-            for token, _ in matches:
-                posting |= self.index.postings.get(token, set())
+            if len(matches) == 1:
+                posting = postings.get(matches[0][0])
+            else:
+                posting = set()
+                for token, _ in matches:
+                    posting |= postings.get(token, set())
             if posting:
-                groups.append(posting)
+                groups.append((posting, matches))
         if not groups:
             return set()
-        groups.sort(key=len)
-        if len(groups[0]) <= MAX_CANDIDATES:
-            candidates = set(groups[0])
-            for group in groups[1:]:
-                if len(candidates) + len(group) > MAX_CANDIDATES:
-                    break
-                candidates |= group
+        groups.sort(key=lambda g: len(g[0]))
+        if len(groups[0][0]) <= MAX_CANDIDATES:
+            # A listed name without the query's rarest word loses most of its precision, so the
+            # rarest word's names suffice; the next word's join in when both are few (a typo the
+            # neighbourhood missed, or the rarest word being an addition).
+            candidates = set(groups[0][0])
+            if len(groups) > 1 and len(candidates) + len(groups[1][0]) <= SMALL_GROUPS:
+                candidates |= groups[1][0]
             return candidates
-        if len(groups) >= 2:
-            return groups[0] & groups[1]
-        return set()  # one very common word alone identifies no one
+        if len(groups) >= 2:  # only common words: names holding two of them
+            return groups[0][0] & groups[1][0]
+        # One common word alone can only be a short name (a mononym or nickname).
+        short = set()
+        for token, _ in groups[0][1]:
+            short |= self.index.short_postings.get(token, set())
+        return short
 
-    def _name_score(self, query: tuple[str, ...], query_form: str | None,
-                    alignment: dict[str, list[tuple[str, float]]], name: NameRecord, in_text: bool = False) -> float:
+    def _name_score(self, query: tuple[str, ...], query_weights: list[float], query_form: str | None,
+                    reach: dict[str, list[tuple[float, int]]], name: NameRecord, in_text: bool = False) -> float:
         weight = self.index.weight
-        entry_tokens = name.tokens
         used: set[int] = set()
-        matched_entry = 0.0
-        total_entry = 0.0
+        matched_entry = total_entry = 0.0
         distinctive_hit = False
         unmatched_entry = 0
-        for e_token in entry_tokens:
+        for e_token in name.tokens:
             w = weight(e_token)
             total_entry += w
-            best, best_i = 0.0, -1
-            for i, q_token in enumerate(query):
-                if i in used:
-                    continue
-                for candidate, sim in alignment[q_token]:
-                    if candidate == e_token and sim > best:
-                        best, best_i = sim, i
-            if best_i >= 0:
-                used.add(best_i)
-                matched_entry += w * best
-                distinctive_hit = distinctive_hit or w >= 1.0
+            for sim, position in reach.get(e_token, ()):
+                if position not in used:  # each query word explains one listed word
+                    used.add(position)
+                    matched_entry += w * sim
+                    distinctive_hit = distinctive_hit or w >= 1.0
+                    break
             else:
                 unmatched_entry += 1
         if in_text and used:  # the name is the run of the window that matched, not the whole window
-            query = query[min(used):max(used) + 1]
-            used = {i - min(used) for i in used}
-        total_query = sum(weight(t) for t in query)
-        matched_query = sum(weight(query[i]) for i in used)
+            low, high = min(used), max(used)
+            span = range(low, high + 1)
+        else:
+            span = range(len(query))
+        total_query = sum(query_weights[i] for i in span)
+        matched_query = sum(query_weights[i] for i in used)
         recall = matched_entry / total_entry if total_entry else 0.0
         precision = matched_query / total_query if total_query else 0.0
         if name.entry.kind == EntryKind.person:
             # Another distinctive word in a person's name is usually another person
-            # ("Bambang Sutrisno" is not "Bambang").
+            # ("Bambang Sutrisno" is not "Bambang"); a middle name counts less.
             score = recall * precision ** 0.5
         else:
-            # Firms' names gain words (branch, town) more often than people's do.
-            score = recall * (0.75 + 0.25 * precision)
-        if unmatched_entry and len(used) < len(query):
+            # An extra word in a firm's name is usually another firm ("Rajawali Mandiri Perkasa"
+            # is not "Rajawali Perkasa"), unless it is a town or "cabang" (weighted near zero).
+            score = recall * precision
+        if unmatched_entry and len(used) < len(span):
             score *= 0.5  # a different word on both sides: another firm or person
         elif unmatched_entry and not distinctive_hit:
             score *= 0.6  # only common words agree and the listed name has more
@@ -206,26 +221,30 @@ class ScreeningEngine:
     def _identifiers(self, report: ReportContent, note) -> None:
         ids = self.index.identifiers
         text = report.ad_text or ""
-        checks = [
-            ("phone", "phones", "phones", [(v, phone_key(v)) for v in report.phones] + phones_in_text_field(text)),
-            ("licence", "license_numbers", "license_numbers",
-             [(v, licence_key(v)) for v in report.license_numbers] + [(v, k) for v, k in licence_candidates_in_text(text)]),
-            ("handle", "social_handles", "social_handles",
-             [(v, handle_key(v)) for v in report.social_handles] + handles_in_text(text)),
-            ("url", "urls", "urls", [(v, url_key(v)) for v in report.urls] + urls_in_text(text)),
-        ]
-        for kind, feature, field_name, pairs in checks:
-            for position, (value, key) in enumerate(pairs):
+        checks = (  # kind, field, key function for the field, finder for the ad text
+            ("phone", "phones", phone_key, phones_in_text),
+            ("licence", "license_numbers", licence_key, licence_candidates_in_text),
+            ("handle", "social_handles", handle_key, handles_in_text),
+            ("url", "urls", url_key, urls_in_text),
+        )
+        for kind, feature, to_key, in_text in checks:
+            listed = ids[feature]
+            if not listed:
+                continue  # nothing of this kind on the watchlist: no need to look
+            values = getattr(report, feature)
+            pairs = [(feature, v, to_key(v)) for v in values]
+            if text:
+                pairs += [("ad_text", raw, key) for raw, key in in_text(text)]
+            for source_field, value, key in pairs:
                 if not key:
                     continue
-                holders = list(ids[feature].get(key, ()))
-                source_field = field_name if position < len(getattr(report, field_name)) else "ad_text"
+                holders = listed.get(key, ())
                 score = IDENTIFIER_SCORES[kind]
                 if kind == "url" and not holders and "/" in key:  # a listed bare domain covers its pages
-                    holders = list(ids[feature].get(key.split("/", 1)[0], ()))
+                    holders = listed.get(key.split("/", 1)[0], ())
                     score = 0.85
-                for entry, listed in holders:
-                    note(entry, kind, Evidence(field=source_field, report_value=value, entry_value=listed,
+                for entry, listed_value in holders:
+                    note(entry, kind, Evidence(field=source_field, report_value=value, entry_value=listed_value,
                                                method=f"exact_{kind}", score=score))
 
     # ------------------------------------------------------------------ free text
@@ -254,5 +273,19 @@ class ScreeningEngine:
                                                        method="text_name", score=round(score * 0.95, 4)))
 
 
-def phones_in_text_field(text: str) -> list[tuple[str, str]]:
-    return phones_in_text(text) if text else []
+def _keep_best_explanations(found: dict[str, _Found], margin: float = 0.05) -> None:
+    """A name written in the report is evidence for the listed names that explain it best:
+    "Yayasan Pertiwi Karya Sinar" names that firm, not also "Yayasan Pertiwi Sinar" beside it."""
+    best_for_value: dict[tuple[str, str], float] = {}
+    for f in found.values():
+        for kind in ("name", "text_name"):
+            evidence = f.best.get(kind)
+            if evidence:
+                key = (evidence.field, evidence.report_value)
+                best_for_value[key] = max(best_for_value.get(key, 0.0), evidence.score)
+    for f in found.values():
+        for kind in ("name", "text_name"):
+            evidence = f.best.get(kind)
+            if evidence and evidence.score < best_for_value[(evidence.field, evidence.report_value)] - margin:
+                del f.best[kind]
+

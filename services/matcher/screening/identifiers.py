@@ -62,14 +62,19 @@ def licence_key(value: str) -> str | None:
 
 
 def licence_candidates_in_text(text: str) -> list[tuple[str, str]]:
-    """Runs of up to four words (numbers are also written with spaces) that could be licence
-    numbers; only exact lookups follow, so extra candidates cost little."""
+    """Runs of up to six words (numbers are also written with spaces: "SIP3MI / 12 / 2020")
+    that hold a digit and could be licence numbers; only exact lookups follow."""
     words = [w.strip(",;()[]\"'") for w in text.split()]
+    digits = [any(c.isdigit() for c in w) for w in words]
     out = []
     for i in range(len(words)):
-        for n in range(1, 5):
-            span = " ".join(words[i:i + n])
-            if i + n <= len(words) and any(c.isdigit() for c in span):
+        has_digit = False
+        for n in range(1, 7):
+            if i + n > len(words):
+                break
+            has_digit = has_digit or digits[i + n - 1]
+            if has_digit:
+                span = " ".join(words[i:i + n])
                 key = licence_key(span)
                 if key:
                     out.append((span, key))

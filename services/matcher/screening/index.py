@@ -11,11 +11,12 @@ import sys
 from dataclasses import dataclass
 
 from services.matcher.screening.identifiers import handle_key, licence_key, phone_key, url_key
-from services.matcher.screening.normalize import is_generic, name_key
+from services.matcher.screening.normalize import is_generic, is_place, name_key
 from shared.schemas import EntryKind, WatchlistEntry
 
 GENERIC_FACTOR = 0.3  # words many firm names share carry little evidence
-MIN_FUZZY_LEN = 4  # shorter tokens must match exactly: one edit changes them too much
+PLACE_FACTOR = 0.1  # a town or "cabang" added to a firm's name says little about which firm
+MIN_FUZZY_LEN = 5  # shorter tokens must match exactly: Budi/Rudi, Dewi/Dedi are other people
 
 
 @dataclass(slots=True, eq=False)  # identity: records live in posting sets
@@ -48,6 +49,8 @@ class WatchlistIndex:
         self.identifiers: dict[str, dict[str, list[tuple[EntryRecord, str]]]] = {
             "phones": {}, "license_numbers": {}, "social_handles": {}, "urls": {}}
         self.live_names = 0
+        self.short_postings: dict[str, set[NameRecord]] = {}  # names of 1-2 tokens, by token
+        self._weights: dict[str, float] = {}  # IDF cache, emptied by every change
 
     # ------------------------------------------------------------------ updates
 
@@ -62,6 +65,9 @@ class WatchlistIndex:
             name = NameRecord(record, original, tuple(sys.intern(t) for t in key.tokens), key.form)
             record.names.append(name)
             self.live_names += 1
+            if len(set(name.tokens)) <= 2:
+                for token in set(name.tokens):
+                    self.short_postings.setdefault(token, set()).add(name)
             for token in set(name.tokens):
                 posting = self.postings.get(token)
                 if posting is None:
@@ -70,6 +76,7 @@ class WatchlistIndex:
                         for variant in deletions(token) | {token}:
                             self.neighbours.setdefault(variant, set()).add(token)
                 posting.add(name)
+        self._weights.clear()
         for feature, values, to_key in (("phones", entry.phones, phone_key),
                                         ("license_numbers", entry.license_numbers, licence_key),
                                         ("social_handles", entry.social_handles, handle_key),
@@ -85,10 +92,16 @@ class WatchlistIndex:
         record = self.entries.pop(entry_id, None)
         if record is None:
             return
+        self._weights.clear()
         for name in record.names:
             name.alive = False
             self.live_names -= 1
             for token in set(name.tokens):
+                short = self.short_postings.get(token)
+                if short is not None:
+                    short.discard(name)
+                    if not short:
+                        del self.short_postings[token]
                 posting = self.postings.get(token)
                 if posting is not None:
                     posting.discard(name)
@@ -111,10 +124,18 @@ class WatchlistIndex:
 
     def weight(self, token: str) -> float:
         """Inverse document frequency over the watchlist's names, lowered for generic words.
-        A token the watchlist does not hold weighs as much as the rarest."""
+        A token the watchlist does not hold weighs as much as the rarest, unless it is a place."""
+        cached = self._weights.get(token)
+        if cached is not None:
+            return cached
         df = len(self.postings.get(token, ()))
         idf = math.log((self.live_names + 1) / (df + 1)) + 1.0
-        return idf * (GENERIC_FACTOR if is_generic(token) else 1.0)
+        if is_generic(token):
+            idf *= GENERIC_FACTOR
+        elif df == 0 and is_place(token):
+            idf *= PLACE_FACTOR
+        self._weights[token] = idf
+        return idf
 
     def similar_tokens(self, token: str) -> list[tuple[str, float]]:
         """Vocabulary tokens equal to this one (1.0) or one edit away (0.9)."""

