@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TypeVar
@@ -69,9 +70,13 @@ def create_schema(engine: Engine) -> None:
     Base.metadata.create_all(engine)
 
 
+_DB_THREADS = ThreadPoolExecutor(max_workers=16, thread_name_prefix="db")
+
+
 async def run_db(fn: Callable[..., T], *args) -> T:
-    """Run blocking database work off the event loop."""
-    return await asyncio.to_thread(fn, *args)
+    """Run blocking database work off the event loop, on threads of its own (the loop's default
+    pool has cores + 4 threads, too few when sends wait on the database)."""
+    return await asyncio.get_running_loop().run_in_executor(_DB_THREADS, fn, *args)
 
 
 def now() -> datetime:

@@ -57,3 +57,20 @@ def faust_app(app_id: str, settings: Settings) -> faust.App:
 def raw_topic(app: faust.App, name: str):
     """Values stay bytes: messages are our pydantic models, parsed by the handler."""
     return app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+
+
+async def until_done(handler, values, what: str, pause_s: float = 1.0) -> None:
+    """Run a batch handler until it succeeds. A batch is never skipped: its offsets commit only
+    after it is handled, so a database outage holds the stream back instead of losing events."""
+    import asyncio
+    import logging
+
+    while True:
+        try:
+            await handler(values)
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logging.getLogger(__name__).exception("%s: handling a batch failed; retrying", what)
+            await asyncio.sleep(pause_s)

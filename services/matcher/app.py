@@ -19,7 +19,7 @@ from shared.kafka import make_consumer, make_producer
 from shared.outbox import OutboxRelay
 from shared.schemas import ReportSubmitted, WatchlistEntry
 from shared.settings import Settings
-from shared.streams import faust_app, raw_topic
+from shared.streams import faust_app, raw_topic, until_done
 from shared.topics import REPORTS, WATCHLIST
 
 log = logging.getLogger(__name__)
@@ -107,7 +107,7 @@ def create_app(settings: Settings) -> faust.App:
         await matcher.index_ready.wait()
         # Batches (up to 200, or what arrived within 5 ms) cut database round trips under load.
         async for values in stream.take(200, within=0.005):
-            await matcher.handle_reports(values)
+            await until_done(matcher.handle_reports, values, "matcher screening")
 
     @app.task
     async def run_matcher() -> None:

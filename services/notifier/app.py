@@ -20,7 +20,7 @@ from shared.models import AgencyRow
 from shared.outbox import OutboxRelay
 from shared.schemas import Agency, DeliveryReceipt, ScreeningResult
 from shared.settings import Settings
-from shared.streams import faust_app, raw_topic
+from shared.streams import faust_app, raw_topic, until_done
 from shared.topics import MATCHES, RECEIPTS
 
 log = logging.getLogger(__name__)
@@ -53,22 +53,23 @@ class Notifier:
         )
 
     def _agencies(self) -> list[Agency]:
+        # Read per batch (not cached): an agency added a moment ago must not miss an alert.
         with self.sessions() as s:
             return [Agency(code=r.code, name=r.name, emails=r.emails, phones=r.phones, receives=r.receives)
                     for r in s.scalars(select(AgencyRow))]
 
-    async def handle_result(self, value: bytes) -> None:
-        try:
-            result = ScreeningResult.model_validate_json(value)
-        except ValueError:
-            log.error("notifier: skipped a malformed matches.v1 message")
-            return
+    async def handle_results(self, values: list[bytes]) -> None:
+        results = []
+        for value in values:
+            try:
+                results.append(ScreeningResult.model_validate_json(value))
+            except ValueError:
+                log.error("notifier: skipped a malformed matches.v1 message")
         agencies = await run_db(self._agencies)
-        planned = routing.plan(result, agencies)
-        created = await run_db(ledger.record_planned, self.sessions, result, planned,
-                               self.settings.delivery_deadline_s)
+        planned = [(result, alert) for result in results for alert in routing.plan(result, agencies)]
+        created = await run_db(ledger.record_planned, self.sessions, planned, self.settings.delivery_deadline_s)
         if created:
-            log.info("report %s: %d alerts queued", result.report_id, len(created))
+            log.info("%d alerts queued for %d reports", len(created), len({r.report_id for r in results}))
             self.relay.poke()
             self.dispatcher.poke()
 
@@ -90,14 +91,14 @@ def create_app(settings: Settings) -> faust.App:
     @app.agent(raw_topic(app, MATCHES.name))
     async def plan_alerts(stream):
         await notifier.started.wait()
-        async for value in stream:
-            await notifier.handle_result(value)
+        async for values in stream.take(200, within=0.005):
+            await until_done(notifier.handle_results, values, "notifier planning")
 
     @app.agent(raw_topic(app, RECEIPTS.name))
     async def apply_receipts(stream):
         await notifier.started.wait()
         async for value in stream:
-            await notifier.handle_receipt(value)
+            await until_done(notifier.handle_receipt, value, "notifier receipts")
 
     @app.task
     async def run_notifier() -> None:

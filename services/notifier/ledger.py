@@ -34,50 +34,60 @@ def _announce(s: Session, row: AlertSend, status: AlertStatus, detail: str = "")
     enqueue(s, ORIGIN, ALERTS.name, row.report_id, _event(row, status, detail))
 
 
-def record_planned(sessions: sessionmaker[Session], result: ScreeningResult, planned: list[PlannedAlert],
+def record_planned(sessions: sessionmaker[Session], planned: list[tuple[ScreeningResult, PlannedAlert]],
                    deadline_s: float, step: int = 0) -> list[str]:
-    """Write ledger rows for alerts not yet in it; returns the new alert ids."""
-    created = []
-    for alert in planned:
+    """Write ledger rows for alerts not yet in it (one transaction for the batch); returns the
+    new alert ids. A key already present (a redelivery, an earlier screening) is left alone."""
+    rows = {}
+    for result, alert in planned:
         aid = alert_id(result.report_id, alert.agency.code, alert.channel.value, step)
-        try:
-            with sessions.begin() as s:
-                if s.get(AlertSend, aid) is not None:
-                    continue  # this alert exists: a redelivery or an earlier screening announced it
+        rows.setdefault(aid, (result, alert))
+    if not rows:
+        return []
+    try:
+        with sessions.begin() as s:
+            existing = set(s.scalars(select(AlertSend.id).where(AlertSend.id.in_(list(rows)))))
+            created = []
+            for aid, (result, alert) in rows.items():
+                if aid in existing:
+                    continue
                 row = AlertSend(
                     id=aid, report_id=result.report_id, agency_code=alert.agency.code,
-                    channel=alert.channel.value, step=step, status="queued", priority=alert.priority,
+                    channel=alert.channel.value, step=step, status="queued", priority=alert.priority, attempts=0,
                     next_attempt_at=now(), deadline_at=now() + timedelta(seconds=deadline_s),
                     recipients=list(alert.recipients), result=result.model_dump(mode="json"),
                     agency=alert.agency.model_dump(mode="json", include={"code", "name", "receives"}),
                 )
                 s.add(row)
-                s.flush()
                 _announce(s, row, AlertStatus.queued)
-            created.append(aid)
-        except IntegrityError:  # another worker wrote the same key first
-            continue
-    return created
+                created.append(aid)
+        return created
+    except IntegrityError:  # another worker wrote some of the same keys first
+        if len(rows) == 1:
+            return []  # its row stands
+        return [aid for pair in rows.values() for aid in record_planned(sessions, [pair], deadline_s, step)]
 
 
 def claim_due(sessions: sessionmaker[Session], instance: str, limit: int) -> list[AlertSend]:
-    """Claim due rows for this worker: urgent first, then by due time. A row is claimed by a
-    conditional update, so two workers never both send it."""
+    """Claim due rows for this worker: urgent first, then by due time. The claim is one
+    conditional UPDATE (status still queued), so two workers never both take a row."""
     with sessions() as s:
         candidates = s.scalars(
             select(AlertSend.id).where(AlertSend.status == "queued", AlertSend.next_attempt_at <= now())
             .order_by(AlertSend.priority, AlertSend.next_attempt_at).limit(limit)
         ).all()
-    claimed = []
-    for aid in candidates:
-        with sessions.begin() as s:
-            won = s.execute(
-                update(AlertSend).where(AlertSend.id == aid, AlertSend.status == "queued")
-                .values(status="sending", claimed_by=instance, claimed_at=now(), attempts=AlertSend.attempts + 1)
-            ).rowcount
-            if won:
-                claimed.append(s.get(AlertSend, aid))
-    return claimed
+    if not candidates:
+        return []
+    stamp = now()
+    with sessions.begin() as s:
+        s.execute(
+            update(AlertSend).where(AlertSend.id.in_(candidates), AlertSend.status == "queued")
+            .values(status="sending", claimed_by=instance, claimed_at=stamp, attempts=AlertSend.attempts + 1)
+        )
+    with sessions() as s:
+        return list(s.scalars(select(AlertSend).where(
+            AlertSend.id.in_(candidates), AlertSend.claimed_by == instance, AlertSend.claimed_at == stamp,
+            AlertSend.status == "sending").order_by(AlertSend.priority, AlertSend.next_attempt_at)))
 
 
 def mark_sent(sessions: sessionmaker[Session], aid: str, provider_id: str | None) -> None:
