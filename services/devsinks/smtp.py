@@ -20,12 +20,13 @@ class MailSink:
         folder.mkdir(parents=True, exist_ok=True)
         self.messages: list[dict] = []
         self.refuse_recipients: set[str] = set()
-        self._faults: deque[str] = deque()
+        self._faults: deque[tuple[str, str | None]] = deque()  # (reply, only for this recipient)
         self._lock = threading.Lock()
 
-    def fail_next(self, count: int, reply: str = "451 4.3.0 Try again later") -> None:
+    def fail_next(self, count: int, reply: str = "451 4.3.0 Try again later", rcpt: str | None = None) -> None:
+        """The next `count` messages (to that recipient only, if given) are refused at DATA."""
         with self._lock:
-            self._faults.extend([reply] * count)
+            self._faults.extend([(reply, rcpt)] * count)
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
         if address.lower() in self.refuse_recipients:
@@ -35,8 +36,10 @@ class MailSink:
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802
         with self._lock:
-            if self._faults:
-                return self._faults.popleft()
+            for fault in self._faults:
+                if fault[1] is None or fault[1] in envelope.rcpt_tos:
+                    self._faults.remove(fault)
+                    return fault[0]
             n = len(self.messages) + 1
             parsed = message_from_bytes(envelope.content, policy=policy.default)
             record = {

@@ -28,17 +28,22 @@ class SmsSink:
         self.deliver_status = deliver_status  # status sent to StatusCallback; "" sends none
         self.messages: list[dict] = []
         self.requests = 0
-        self._faults: deque[tuple[int, int]] = deque()  # (http status, twilio code)
+        self._faults: deque[tuple[int, int, str | None]] = deque()  # (http status, twilio code, only to)
         self._lock = threading.Lock()
 
-    def fail_next(self, count: int, http_status: int, code: int) -> None:
+    def fail_next(self, count: int, http_status: int, code: int, to: str | None = None) -> None:
+        """The next `count` requests (to that number only, if given) fail with this answer."""
         with self._lock:
-            self._faults.extend([(http_status, code)] * count)
+            self._faults.extend([(http_status, code, to)] * count)
 
-    def take_fault(self) -> tuple[int, int] | None:
+    def take_fault(self, to: str | None) -> tuple[int, int] | None:
         with self._lock:
             self.requests += 1
-            return self._faults.popleft() if self._faults else None
+            for fault in self._faults:
+                if fault[2] is None or fault[2] == to:
+                    self._faults.remove(fault)
+                    return fault[0], fault[1]
+            return None
 
     def store(self, form: dict) -> dict:
         with self._lock:
@@ -62,12 +67,12 @@ def create_twilio_app(sink: SmsSink) -> FastAPI:
     @app.post("/2010-04-01/Accounts/{account}/Messages.json")
     async def create_message(account: str, request: Request):
         check_auth(request, account)
-        fault = sink.take_fault()
+        form = {k: str(v) for k, v in (await request.form()).items()}
+        fault = sink.take_fault(form.get("To"))
         if fault:
             status, code = fault
             return JSONResponse({"code": code, "message": f"simulated error {code}", "status": status,
                                  "more_info": f"https://www.twilio.com/docs/errors/{code}"}, status_code=status)
-        form = {k: str(v) for k, v in (await request.form()).items()}
         if not form.get("To") or not form.get("Body") or not (form.get("From") or form.get("MessagingServiceSid")):
             return JSONResponse({"code": 21604, "message": "A 'To' phone number is required.", "status": 400},
                                 status_code=400)
@@ -91,8 +96,8 @@ def create_twilio_app(sink: SmsSink) -> FastAPI:
         return sink.messages
 
     @app.post("/_sink/faults")
-    def add_faults(count: int, http_status: int, code: int):
-        sink.fail_next(count, http_status, code)
+    def add_faults(count: int, http_status: int, code: int, to: str | None = None):
+        sink.fail_next(count, http_status, code, to)
         return {"queued": count}
 
     return app
