@@ -10,6 +10,9 @@ import uuid
 from collections import Counter
 
 from aiokafka import AIOKafkaConsumer
+from sqlalchemy import text
+
+from shared.db import make_engine
 
 from shared.schemas import AlertEvent
 from shared.topics import ALERTS_DEAD
@@ -104,19 +107,29 @@ async def _read_dead_letters(bootstrap: str) -> list[AlertEvent]:
     return events
 
 
-def test_kill_9_mid_batch_then_restart_loses_and_repeats_nothing(stack):
+def test_kill_9_mid_batch_then_restart_loses_nothing(stack):
+    """No alert is lost. An alert is repeated only if the killed worker had it in hand at that
+    moment ('sending' in the ledger): SMTP cannot tell us whether a send we never recorded
+    arrived (see the notifier issue's closing note)."""
     agency, name = _setup(stack, phones=0)
     address = agency["emails"][0]
     stack.sinks.mail.fail_next(10, "451 4.3.0 try later", rcpt=address)  # keep part of the batch in flight
     _submit(stack, name, 20)
     wait_for(lambda: len(_mail_to(stack, address)) >= 3, 60, what="the batch to start arriving")
     stack.stop_service("notifier", kill=True)
+    engine = make_engine(stack.database_url)
+    with engine.connect() as connection:
+        in_hand = {row[0] for row in connection.execute(
+            text("SELECT id FROM alert_sends WHERE status = 'sending' AND agency_code = :a"), {"a": agency["code"]})}
+    engine.dispose()
     stack.start_service("notifier")
     stack.wait_healthy()
     wait_for(lambda: len(_mail_to(stack, address)) >= 20, 90, what="all 20 emails after the restart")
     time.sleep(2.0)
     counts = _refs(_mail_to(stack, address), lambda m: m["alert_id"])
-    assert len(counts) == 20 and max(counts.values()) == 1, counts
+    assert len(counts) == 20, "every alert arrived"
+    repeated = {alert for alert, n in counts.items() if n > 1}
+    assert repeated <= in_hand, (repeated, in_hand)
 
 
 def test_two_notifier_workers_send_nothing_twice(stack):
