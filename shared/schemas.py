@@ -267,6 +267,9 @@ class DeliveryReceipt(BaseModel):
     kind: Literal["status", "ack"]
     status: str = ""
     at: datetime
+    report_id: str | None = None  # acks: the agency acknowledges the report, whatever the channel
+    agency_code: str | None = None
+    by: str | None = None  # token id, or "sms" for a reply; never a phone number
 
 
 # ---------------------------------------------------------------- agencies

@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     heartbeat_stale_s: float = 10.0
     retro_screen_days: int = 30
     delivery_deadline_s: float = 600.0
+    # An urgent (high or urgent risk) alert not acknowledged in this time goes to the agency's
+    # next number (its escalation ladder: duty officer, deputy, head, task-force coordinator).
+    escalate_after_s: float = 900.0
     email_per_s: float = 200.0  # per notifier worker
     sms_per_s: float = 5.0  # per notifier worker; Twilio long codes take about 1/s, short codes more
     notifier_instance: str | None = None

@@ -71,6 +71,7 @@ class Stack:
             "WASPADA_TWILIO_API_BASE": f"http://127.0.0.1:{sinks.twilio_port}",
             "WASPADA_PUBLIC_URL": self.base_url,
             "WASPADA_SMS_PER_S": "50",
+            "WASPADA_ESCALATE_AFTER_S": "3",  # urgent alerts not acknowledged in 3 s escalate
             **(extra_env or {}),
         }
         self.procs: dict[str, subprocess.Popen] = {}

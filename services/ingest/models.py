@@ -42,3 +42,6 @@ class ReportAlertRow(Base):
     status: Mapped[str] = mapped_column(String(16))
     detail: Mapped[str] = mapped_column(String(200), default="")
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=now)
+    ack_code: Mapped[str] = mapped_column(String(6), default="", index=True)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(64))

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from services.ingest.models import ReportAlertRow, ReportMatchRow
 from shared.db import run_db
+from shared.alert_refs import ack_code
 from shared.models import ReportRow
 from shared.schemas import AlertEvent, RiskLevel, ScreeningResult
 from shared.topics import ALERTS, MATCHES
@@ -50,7 +51,7 @@ def apply_alert(s: Session, event: AlertEvent) -> None:
     if row is None:
         s.add(ReportAlertRow(alert_id=event.alert_id, report_id=event.report_id, agency_code=event.agency_code,
                              channel=event.channel.value, step=event.step, status=event.status.value,
-                             detail=event.detail[:200], updated_at=event.at))
+                             detail=event.detail[:200], updated_at=event.at, ack_code=ack_code(event.alert_id)))
     elif _STATUS_RANK[event.status.value] >= _STATUS_RANK.get(row.status, 0):
         row.status, row.detail, row.updated_at = event.status.value, event.detail[:200], event.at
 

@@ -67,7 +67,8 @@ class Notifier:
                 log.error("notifier: skipped a malformed matches.v1 message")
         agencies = await run_db(self._agencies)
         planned = [(result, alert) for result in results for alert in routing.plan(result, agencies)]
-        created = await run_db(ledger.record_planned, self.sessions, planned, self.settings.delivery_deadline_s)
+        created = await run_db(ledger.record_planned, self.sessions, planned, self.settings.delivery_deadline_s,
+                               0, self.settings.escalate_after_s)
         if created:
             log.info("%d alerts queued for %d reports", len(created), len({r.report_id for r in results}))
             self.relay.poke()
@@ -81,6 +82,10 @@ class Notifier:
             return
         if receipt.kind == "status" and receipt.provider_id:
             if await run_db(ledger.apply_provider_status, self.sessions, receipt.provider_id, receipt.status):
+                self.relay.poke()
+        elif receipt.kind == "ack" and receipt.report_id and receipt.agency_code:
+            if await run_db(ledger.apply_ack, self.sessions, receipt.report_id, receipt.agency_code,
+                            receipt.by or "unknown"):
                 self.relay.poke()
 
 

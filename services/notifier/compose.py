@@ -5,7 +5,6 @@ needs login, nothing else. The email body adds what the agency acts on; victim n
 agencies that protect victims. Never a victim's or reporter's name, phone, NIK, desa or age."""
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from functools import lru_cache
@@ -13,6 +12,7 @@ from importlib import resources
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
+from shared.alert_refs import ack_code, case_ref
 from shared.schemas import Agency, ScreeningResult
 
 URGENCY = {"id": {"urgent": "SANGAT MENDESAK", "high": "MENDESAK", "medium": "PERLU TINDAK LANJUT", "low": "INFO"},
@@ -31,14 +31,6 @@ def _actions() -> dict:
     return json.loads(resources.files("services.notifier").joinpath("data/actions.json").read_text())
 
 
-def case_ref(report_id: str) -> str:
-    return "RPT-" + report_id.removeprefix("rpt_")[:8].upper()
-
-
-def ack_code(alert_id: str) -> str:
-    return hashlib.sha256(alert_id.encode()).hexdigest()[:6].upper()
-
-
 def action_for(agency: Agency, result: ScreeningResult, lang: str) -> str:
     actions = _actions()
     relevant = [c for c in result.categories if c in agency.receives and c in actions]
@@ -53,12 +45,17 @@ class AlertText:
     body: str
 
 
-def compose(alert_id: str, agency: Agency, result: ScreeningResult, public_url: str, lang: str = "id") -> AlertText:
+ESCALATION = {"id": "ESKALASI", "en": "ESCALATION"}
+
+
+def compose(alert_id: str, agency: Agency, result: ScreeningResult, public_url: str, lang: str = "id",
+            step: int = 0) -> AlertText:
     env = _env()
     risk = result.risk_level.value
+    urgency = URGENCY[lang][risk] + (f" {ESCALATION[lang]} {step}" if step else "")
     context = {
         "case_ref": case_ref(result.report_id),
-        "urgency_label": URGENCY[lang][risk],
+        "urgency_label": urgency,
         "risk_label": URGENCY[lang][risk],
         "action": action_for(agency, result, lang),
         "link": f"{public_url}/alerts/{alert_id}",

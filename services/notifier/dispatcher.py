@@ -63,13 +63,20 @@ class Dispatcher:
         self._wake.set()
 
     async def run(self) -> None:
-        last_sweep = 0.0
+        last_sweep = last_escalation = 0.0
         while True:
             try:
                 if time.monotonic() - last_sweep > self.settings.heartbeat_stale_s / 2:
                     last_sweep = time.monotonic()
                     if await run_db(ledger.release_orphans, self.sessions, self.settings.heartbeat_stale_s):
                         continue
+                if time.monotonic() - last_escalation > 1.0:
+                    last_escalation = time.monotonic()
+                    escalated = await run_db(ledger.escalate_due, self.sessions, self.settings.delivery_deadline_s,
+                                             self.settings.escalate_after_s)
+                    if escalated:
+                        log.warning("%d unacknowledged urgent alerts escalated", len(escalated))
+                        self.relay.poke()
                 free = max(0, self.slots._value)
                 rows = await run_db(ledger.claim_due, self.sessions, self.instance, free) if free else []
                 for row in rows:
@@ -102,7 +109,7 @@ class Dispatcher:
     async def deliver(self, row: AlertSend) -> None:
         result = ScreeningResult.model_validate(row.result)
         agency = Agency.model_validate(row.agency)
-        text = compose(row.id, agency, result, self.settings.resolved_public_url)
+        text = compose(row.id, agency, result, self.settings.resolved_public_url, step=row.step)
         await self.buckets[row.channel].take()
         try:
             if row.channel == "email":

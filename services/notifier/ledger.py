@@ -13,7 +13,8 @@ from services.notifier.routing import PlannedAlert
 from shared.db import now
 from shared.models import ServiceHeartbeat
 from shared.outbox import enqueue
-from shared.schemas import AlertChannel, AlertEvent, AlertStatus, ScreeningResult
+from shared.models import AgencyRow
+from shared.schemas import AlertChannel, AlertEvent, AlertStatus, RiskLevel, ScreeningResult
 from shared.topics import ALERTS, ALERTS_DEAD
 
 ORIGIN = "notifier"
@@ -34,8 +35,11 @@ def _announce(s: Session, row: AlertSend, status: AlertStatus, detail: str = "")
     enqueue(s, ORIGIN, ALERTS.name, row.report_id, _event(row, status, detail))
 
 
+URGENT = {RiskLevel.high, RiskLevel.urgent}
+
+
 def record_planned(sessions: sessionmaker[Session], planned: list[tuple[ScreeningResult, PlannedAlert]],
-                   deadline_s: float, step: int = 0) -> list[str]:
+                   deadline_s: float, step: int = 0, escalate_after_s: float | None = None) -> list[str]:
     """Write ledger rows for alerts not yet in it (one transaction for the batch); returns the
     new alert ids. A key already present (a redelivery, an earlier screening) is left alone."""
     rows = {}
@@ -57,6 +61,9 @@ def record_planned(sessions: sessionmaker[Session], planned: list[tuple[Screenin
                     next_attempt_at=now(), deadline_at=now() + timedelta(seconds=deadline_s),
                     recipients=list(alert.recipients), result=result.model_dump(mode="json"),
                     agency=alert.agency.model_dump(mode="json", include={"code", "name", "receives"}),
+                    # Urgent SMS alerts start the acknowledgement timer (durable: a column, not a task).
+                    escalate_at=now() + timedelta(seconds=escalate_after_s)
+                    if escalate_after_s and alert.channel == AlertChannel.sms and result.risk_level in URGENT else None,
                 )
                 s.add(row)
                 _announce(s, row, AlertStatus.queued)
@@ -65,7 +72,8 @@ def record_planned(sessions: sessionmaker[Session], planned: list[tuple[Screenin
     except IntegrityError:  # another worker wrote some of the same keys first
         if len(rows) == 1:
             return []  # its row stands
-        return [aid for pair in rows.values() for aid in record_planned(sessions, [pair], deadline_s, step)]
+        return [aid for pair in rows.values()
+                for aid in record_planned(sessions, [pair], deadline_s, step, escalate_after_s)]
 
 
 def claim_due(sessions: sessionmaker[Session], instance: str, limit: int) -> list[AlertSend]:
@@ -150,3 +158,49 @@ def release_orphans(sessions: sessionmaker[Session], stale_s: float) -> int:
                 row.last_error = "released: the worker sending it stopped"
                 released += 1
         return released
+
+
+def apply_ack(sessions: sessionmaker[Session], report_id: str, agency_code: str, by: str) -> int:
+    """An agency acknowledged a report: all its alerts for that report stop escalating."""
+    with sessions.begin() as s:
+        rows = s.scalars(select(AlertSend).where(AlertSend.report_id == report_id,
+                                                 AlertSend.agency_code == agency_code,
+                                                 AlertSend.acknowledged_at.is_(None))).all()
+        for row in rows:
+            row.acknowledged_at, row.escalate_at, row.updated_at = now(), None, now()
+            _announce(s, row, AlertStatus.acknowledged, f"acknowledged by {by}")
+        return len(rows)
+
+
+def escalate_due(sessions: sessionmaker[Session], deadline_s: float, escalate_after_s: float) -> list[str]:
+    """Unacknowledged urgent alerts whose timer ran out go to the next number on the agency's
+    ladder (a new ledger key: step + 1); the last step escalates no further."""
+    created: list[str] = []
+    try:
+        _escalate(sessions, deadline_s, escalate_after_s, created)
+    except IntegrityError:  # another worker escalated the same alert first
+        return []
+    return created
+
+
+def _escalate(sessions, deadline_s: float, escalate_after_s: float, created: list[str]) -> None:
+    with sessions.begin() as s:
+        due = s.scalars(select(AlertSend).where(AlertSend.escalate_at <= now(),
+                                                AlertSend.acknowledged_at.is_(None)).limit(100)).all()
+        for row in due:
+            row.escalate_at = None
+            agency = s.get(AgencyRow, row.agency_code)
+            step = row.step + 1
+            if agency is None or step >= len(agency.phones):
+                continue
+            aid = alert_id(row.report_id, row.agency_code, "sms", step)
+            if s.get(AlertSend, aid) is not None:
+                continue
+            nxt = AlertSend(
+                id=aid, report_id=row.report_id, agency_code=row.agency_code, channel="sms", step=step,
+                status="queued", priority=0, attempts=0, next_attempt_at=now(),
+                deadline_at=now() + timedelta(seconds=deadline_s), recipients=[agency.phones[step]],
+                result=row.result, agency=row.agency, escalate_at=now() + timedelta(seconds=escalate_after_s))
+            s.add(nxt)
+            _announce(s, nxt, AlertStatus.queued, f"escalation step {step}")
+            created.append(aid)

@@ -28,6 +28,8 @@ class AlertSend(Base):
     agency: Mapped[dict] = mapped_column(JSON)  # name and categories at planning time (no contacts)
     result: Mapped[dict] = mapped_column(JSON)  # the ScreeningResult this alert announces
     provider_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    escalate_at: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)  # durable timer
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     last_error: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=now)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=now)

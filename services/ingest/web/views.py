@@ -12,6 +12,7 @@ from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 from sqlalchemy import select
 
+from services.ingest.alerts import service as alerts_service
 from services.ingest.auth import Principal, Role
 from services.ingest.models import ReportAlertRow
 from services.ingest.reports import service as reports
@@ -210,6 +211,17 @@ def agency_alerts(request: Request, signed=Depends(signed_in_as(Role.agency, Rol
 def alert_page(alert_id: str, request: Request, signed=Depends(signed_in_as(Role.agency, Role.admin))) -> HTMLResponse:
     alert, view = _alert_view(request, alert_id, signed[0])
     return render(request, "alert.html", {"alert": alert, "view": view}, signed=signed)
+
+
+@router.post("/alerts/{alert_id}/ack")
+async def acknowledge_alert(alert_id: str, request: Request,
+                            signed=Depends(signed_in_as(Role.agency, Role.admin))) -> Response:
+    form = await request.form()
+    session.check_csrf(signed[1], form.get("csrf"))
+    alert, _ = _alert_view(request, alert_id, signed[0])
+    alerts_service.acknowledge(request.app.state.sessions, alert, signed[0].token_id)
+    request.app.state.relay.poke()
+    return RedirectResponse(f"/alerts/{alert_id}", status_code=status.HTTP_303_SEE_OTHER)
 
 
 def _alert_view(request: Request, alert_id: str, principal: Principal):

@@ -2,8 +2,16 @@
 signed requests are refused. The receipt goes to the notifier through the outbox."""
 from __future__ import annotations
 
+from xml.sax.saxutils import escape
+
+import phonenumbers
 from fastapi import APIRouter, HTTPException, Request, Response, status
+from sqlalchemy import select
 from twilio.request_validator import RequestValidator
+
+from services.ingest.alerts import service as alerts
+from shared.alert_refs import case_ref, parse_ack_reply
+from shared.models import AgencyRow
 
 from shared.db import now
 from shared.outbox import enqueue
@@ -37,3 +45,33 @@ async def twilio_status(request: Request) -> Response:
         enqueue(s, ORIGIN, RECEIPTS.name, sid, receipt)
     request.app.state.relay.poke()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/twilio/inbound")
+async def twilio_inbound(request: Request) -> Response:
+    """An officer's SMS reply: "OK <code>" acknowledges the alert that carried the code, if the
+    reply comes from a number of the agency the alert went to."""
+    form = await verified_form(request)
+    code = parse_ack_reply(form.get("Body", ""))
+    sender = phone_e164(form.get("From", ""))
+    reply = "Kode tidak dikenal. Balas: OK <kode>"
+    if code and sender:
+        sessions = request.app.state.sessions
+        with sessions() as s:
+            agencies = {a.code for a in s.scalars(select(AgencyRow))
+                        if sender in {phone_e164(p) for p in a.phones}}
+        alert = alerts.find_by_ack_code(sessions, code, agencies) if agencies else None
+        if alert is not None:
+            alerts.acknowledge(sessions, alert, "sms")
+            request.app.state.relay.poke()
+            reply = f"Terima kasih, {case_ref(alert.report_id)} dikonfirmasi."
+    twiml = f'<?xml version="1.0" encoding="UTF-8"?><Response><Message>{escape(reply)}</Message></Response>'
+    return Response(content=twiml, media_type="application/xml")
+
+
+def phone_e164(value: str) -> str | None:
+    try:
+        number = phonenumbers.parse(value, "ID")
+    except phonenumbers.NumberParseException:
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
