@@ -16,12 +16,13 @@ from rich.console import Console
 from sqlalchemy import func, select
 
 from services.ingest.agencies import service as agencies
+from services.ingest.routes import service as routes
 from services.ingest.watchlist import service as watchlist
 from shared.db import create_schema, make_engine, make_sessionmaker
 from shared.embedded_broker import free_port, start_broker
 from shared.kafka import ensure_topics, wait_for_broker
-from shared.models import AgencyRow, WatchlistEntryRow
-from shared.schemas import AgencyIn, WatchlistEntryIn
+from shared.models import AgencyRow, RoutingRule, WatchlistEntryRow
+from shared.schemas import AgencyIn, RouteIn, WatchlistEntryIn
 from shared.settings import Settings
 
 console = Console(stderr=True, soft_wrap=True)
@@ -49,6 +50,9 @@ def load_demo(sessions) -> None:
         if not s.scalar(select(func.count()).select_from(WatchlistEntryRow)):
             for entry in data["watchlist"]:
                 watchlist.create(s, WatchlistEntryIn.model_validate(entry))
+        if not s.scalar(select(func.count()).select_from(RoutingRule)):
+            for route in data["routes"]:
+                routes.create(s, RouteIn.model_validate(route))
 
 
 def _port_free(port: int) -> bool:

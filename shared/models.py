@@ -78,3 +78,18 @@ class AgencyRow(Base):
     phones: Mapped[list] = mapped_column(JSON, default=list)
     receives: Mapped[list] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=now)
+
+
+class RoutingRule(Base):
+    """Which agency hears of which alerts, by which channels. Written by admins (ingest API),
+    read by the notifier. An agency with rules is routed by its rules only; an agency without
+    any by the categories it `receives`."""
+
+    __tablename__ = "routing_rules"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    agency_code: Mapped[str] = mapped_column(String(40), index=True)
+    categories: Mapped[list] = mapped_column(JSON, default=list)  # any of these
+    min_risk: Mapped[str] = mapped_column(String(16), default="low")
+    kecamatan: Mapped[str | None] = mapped_column(String(200))  # only reports from there, if set
+    channels: Mapped[list] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=now)

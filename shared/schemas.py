@@ -285,3 +285,18 @@ class AgencyIn(Strict):
 
 class Agency(AgencyIn):
     model_config = ConfigDict(extra="ignore")
+
+
+# ---------------------------------------------------------------- routing rules
+
+
+class RouteIn(Strict):
+    agency_code: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_\-]{1,39}$")]
+    categories: Annotated[list[ShortText], Field(min_length=1, max_length=30)]
+    min_risk: RiskLevel = RiskLevel.low
+    kecamatan: ShortText | None = None
+    channels: Annotated[list[AlertChannel], Field(min_length=1, max_length=2)] = [AlertChannel.email, AlertChannel.sms]
+
+
+class Route(RouteIn):
+    id: str

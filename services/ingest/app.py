@@ -15,6 +15,7 @@ from services.ingest import timeline
 from services.ingest.agencies.views import router as agencies_router
 from services.ingest.alerts.views import router as alerts_router
 from services.ingest.reports.views import router as reports_router
+from services.ingest.routes.views import router as routes_router
 from services.ingest.tokens.views import router as tokens_router
 from services.ingest.web.views import install as install_web
 from services.ingest.watchlist.views import router as watchlist_router
@@ -155,6 +156,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(tokens_router)
     app.include_router(webhooks_router)
     app.include_router(alerts_router)
+    app.include_router(routes_router)
     install_web(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     return app

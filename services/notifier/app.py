@@ -16,9 +16,9 @@ from services.notifier.dispatcher import Dispatcher
 from shared.db import make_engine, make_sessionmaker, run_db
 from shared.heartbeat import heartbeat_loop, instance_name
 from shared.kafka import make_producer
-from shared.models import AgencyRow
+from shared.models import AgencyRow, RoutingRule
 from shared.outbox import OutboxRelay
-from shared.schemas import Agency, DeliveryReceipt, ScreeningResult
+from shared.schemas import Agency, DeliveryReceipt, Route, ScreeningResult
 from shared.settings import Settings
 from shared.streams import faust_app, raw_topic, until_done
 from shared.topics import MATCHES, RECEIPTS
@@ -52,11 +52,14 @@ class Notifier:
             heartbeat_loop(self.sessions, "notifier", self.is_ready, self.settings.heartbeat_s),
         )
 
-    def _agencies(self) -> list[Agency]:
-        # Read per batch (not cached): an agency added a moment ago must not miss an alert.
+    def _directory(self) -> tuple[list[Agency], list[Route]]:
+        # Read per batch (not cached): an agency or rule added a moment ago must not miss an alert.
         with self.sessions() as s:
-            return [Agency(code=r.code, name=r.name, emails=r.emails, phones=r.phones, receives=r.receives)
-                    for r in s.scalars(select(AgencyRow))]
+            agencies = [Agency(code=r.code, name=r.name, emails=r.emails, phones=r.phones, receives=r.receives)
+                        for r in s.scalars(select(AgencyRow))]
+            rules = [Route(id=r.id, agency_code=r.agency_code, categories=r.categories, min_risk=r.min_risk,
+                           kecamatan=r.kecamatan, channels=r.channels) for r in s.scalars(select(RoutingRule))]
+        return agencies, rules
 
     async def handle_results(self, values: list[bytes]) -> None:
         results = []
@@ -65,8 +68,8 @@ class Notifier:
                 results.append(ScreeningResult.model_validate_json(value))
             except ValueError:
                 log.error("notifier: skipped a malformed matches.v1 message")
-        agencies = await run_db(self._agencies)
-        planned = [(result, alert) for result in results for alert in routing.plan(result, agencies)]
+        agencies, rules = await run_db(self._directory)
+        planned = [(result, alert) for result in results for alert in routing.plan(result, agencies, rules)]
         created = await run_db(ledger.record_planned, self.sessions, planned, self.settings.delivery_deadline_s,
                                0, self.settings.escalate_after_s)
         if created:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shared.schemas import Agency, AlertChannel, RiskLevel, ScreeningResult
+from shared.schemas import Agency, AlertChannel, RiskLevel, Route, ScreeningResult
 
 
 @dataclass(frozen=True)
@@ -23,16 +23,31 @@ def priority_of(result: ScreeningResult) -> int:
     return 2 if result.retro else 1
 
 
-def plan(result: ScreeningResult, agencies: list[Agency]) -> list[PlannedAlert]:
+RISK_ORDER = list(RiskLevel)
+
+
+def rule_matches(rule: Route, result: ScreeningResult) -> bool:
+    return (bool(set(rule.categories) & set(result.categories))
+            and RISK_ORDER.index(result.risk_level) >= RISK_ORDER.index(rule.min_risk)
+            and (rule.kecamatan is None or (result.kecamatan or "").casefold() == rule.kecamatan.casefold()))
+
+
+def plan(result: ScreeningResult, agencies: list[Agency], rules: list[Route] = ()) -> list[PlannedAlert]:
+    """One alert per agency and channel (however many rules or entries point there)."""
     categories = set(result.categories)
+    by_agency: dict[str, list[Route]] = {}
+    for rule in rules:
+        by_agency.setdefault(rule.agency_code, []).append(rule)
     planned = []
+    priority = priority_of(result)
     for agency in agencies:
-        if not categories & set(agency.receives):
-            continue
-        priority = priority_of(result)
-        if agency.emails:
+        if agency.code in by_agency:
+            channels = {c for rule in by_agency[agency.code] if rule_matches(rule, result) for c in rule.channels}
+        else:
+            channels = set(AlertChannel) if categories & set(agency.receives) else set()
+        if AlertChannel.email in channels and agency.emails:
             planned.append(PlannedAlert(agency, AlertChannel.email, tuple(agency.emails), priority))
-        if agency.phones:
+        if AlertChannel.sms in channels and agency.phones:
             # The first number is the duty officer; later ones are the escalation ladder.
             planned.append(PlannedAlert(agency, AlertChannel.sms, (agency.phones[0],), priority))
     return planned

@@ -1,0 +1,58 @@
+"""Routing rules: admins decide which agency hears of which categories, risk and kecamatan."""
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from shared.models import AgencyRow, RoutingRule
+from shared.schemas import Route, RouteIn, new_id
+
+
+class UnknownAgency(Exception):
+    pass
+
+
+def to_route(row: RoutingRule) -> Route:
+    return Route(id=row.id, agency_code=row.agency_code, categories=row.categories, min_risk=row.min_risk,
+                 kecamatan=row.kecamatan, channels=row.channels)
+
+
+def create(s: Session, body: RouteIn) -> Route:
+    if s.get(AgencyRow, body.agency_code) is None:
+        raise UnknownAgency(body.agency_code)
+    row = RoutingRule(id=new_id("rt"), **body.model_dump(mode="json"))
+    s.add(row)
+    s.flush()
+    return to_route(row)
+
+
+def replace(sessions: sessionmaker[Session], route_id: str, body: RouteIn) -> Route | None:
+    with sessions.begin() as s:
+        row = s.get(RoutingRule, route_id)
+        if row is None:
+            return None
+        if s.get(AgencyRow, body.agency_code) is None:
+            raise UnknownAgency(body.agency_code)
+        for key, value in body.model_dump(mode="json").items():
+            setattr(row, key, value)
+        return to_route(row)
+
+
+def delete(sessions: sessionmaker[Session], route_id: str) -> bool:
+    with sessions.begin() as s:
+        row = s.get(RoutingRule, route_id)
+        if row is None:
+            return False
+        s.delete(row)
+        return True
+
+
+def list_all(sessions: sessionmaker[Session]) -> list[Route]:
+    with sessions() as s:
+        return [to_route(r) for r in s.scalars(select(RoutingRule).order_by(RoutingRule.agency_code, RoutingRule.id))]
+
+
+def get(sessions: sessionmaker[Session], route_id: str) -> Route | None:
+    with sessions() as s:
+        row = s.get(RoutingRule, route_id)
+        return to_route(row) if row else None
