@@ -93,3 +93,14 @@ class RoutingRule(Base):
     kecamatan: Mapped[str | None] = mapped_column(String(200))  # only reports from there, if set
     channels: Mapped[list] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=now)
+
+
+class BrokenContact(Base):
+    """An address or number a provider refused permanently (SMTP 5xx, Twilio 21211/21610/30006).
+    The notifier stops using it; admins see it and fix the agency directory."""
+
+    __tablename__ = "broken_contacts"
+    agency_code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    address: Mapped[str] = mapped_column(String(254), primary_key=True)
+    reason: Mapped[str] = mapped_column(String(200))
+    at: Mapped[datetime] = mapped_column(UtcDateTime, default=now)

@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     # An urgent (high or urgent risk) alert not acknowledged in this time goes to the agency's
     # next number (its escalation ladder: duty officer, deputy, head, task-force coordinator).
     escalate_after_s: float = 900.0
+    # An SMS not reported delivered in this time is also sent by email (failover).
+    failover_after_s: float = 300.0
     email_per_s: float = 200.0  # per notifier worker
     sms_per_s: float = 5.0  # per notifier worker; Twilio long codes take about 1/s, short codes more
     notifier_instance: str | None = None

@@ -26,6 +26,7 @@ class SmsSink:
         folder.mkdir(parents=True, exist_ok=True)
         self.account_sid, self.auth_token = account_sid, auth_token
         self.deliver_status = deliver_status  # status sent to StatusCallback; "" sends none
+        self.status_for: dict[str, str] = {}  # per recipient, e.g. {"+62...": "undelivered"}
         self.messages: list[dict] = []
         self.requests = 0
         self._faults: deque[tuple[int, int, str | None]] = deque()  # (http status, twilio code, only to)
@@ -79,7 +80,7 @@ def create_twilio_app(sink: SmsSink) -> FastAPI:
         record = sink.store(form)
         now = datetime.now(UTC).strftime("%a, %d %b %Y %H:%M:%S +0000")
         callback = form.get("StatusCallback")
-        if callback and sink.deliver_status:
+        if callback and sink.status_for.get(form["To"], sink.deliver_status):
             task = asyncio.create_task(_status_callback(sink, callback, record["sid"], form))
             callbacks.add(task)
             task.add_done_callback(callbacks.discard)
@@ -105,7 +106,8 @@ def create_twilio_app(sink: SmsSink) -> FastAPI:
 
 async def _status_callback(sink: SmsSink, url: str, sid: str, form: dict) -> None:
     await asyncio.sleep(0.05)
-    params = {"MessageSid": sid, "MessageStatus": sink.deliver_status, "AccountSid": sink.account_sid,
+    params = {"MessageSid": sid, "MessageStatus": sink.status_for.get(form.get("To", ""), sink.deliver_status),
+              "AccountSid": sink.account_sid,
               "To": form.get("To", ""), "From": form.get("From", "")}
     signature = RequestValidator(sink.auth_token).compute_signature(url, params)
     try:

@@ -16,7 +16,7 @@ from services.notifier.dispatcher import Dispatcher
 from shared.db import make_engine, make_sessionmaker, run_db
 from shared.heartbeat import heartbeat_loop, instance_name
 from shared.kafka import make_producer
-from shared.models import AgencyRow, RoutingRule
+from shared.models import AgencyRow, BrokenContact, RoutingRule
 from shared.outbox import OutboxRelay
 from shared.schemas import Agency, DeliveryReceipt, Route, ScreeningResult
 from shared.settings import Settings
@@ -55,7 +55,10 @@ class Notifier:
     def _directory(self) -> tuple[list[Agency], list[Route]]:
         # Read per batch (not cached): an agency or rule added a moment ago must not miss an alert.
         with self.sessions() as s:
-            agencies = [Agency(code=r.code, name=r.name, emails=r.emails, phones=r.phones, receives=r.receives)
+            broken = {(b.agency_code, b.address) for b in s.scalars(select(BrokenContact))}
+            agencies = [Agency(code=r.code, name=r.name, receives=r.receives,
+                               emails=[e for e in r.emails if (r.code, e) not in broken],
+                               phones=[p for p in r.phones if (r.code, p) not in broken])
                         for r in s.scalars(select(AgencyRow))]
             rules = [Route(id=r.id, agency_code=r.agency_code, categories=r.categories, min_risk=r.min_risk,
                            kecamatan=r.kecamatan, channels=r.channels) for r in s.scalars(select(RoutingRule))]

@@ -77,6 +77,9 @@ class Dispatcher:
                     if escalated:
                         log.warning("%d unacknowledged urgent alerts escalated", len(escalated))
                         self.relay.poke()
+                    if await run_db(ledger.failover_due, self.sessions):
+                        log.warning("SMS alerts without delivery report: failed over to email")
+                        self.relay.poke()
                 free = max(0, self.slots._value)
                 rows = await run_db(ledger.claim_due, self.sessions, self.instance, free) if free else []
                 for row in rows:
@@ -125,14 +128,15 @@ class Dispatcher:
                 else:
                     log.error("alert %s: %s, deadline passed: dead-lettered", row.id, exc.reason)
             else:
-                await run_db(ledger.mark_failed, self.sessions, row.id, exc.reason)
+                await run_db(ledger.mark_failed, self.sessions, row.id, exc.reason, True)
                 log.error("alert %s: permanent failure %s: dead-lettered", row.id, exc.reason)
             return
         # Handed over: from here on a failure must never lead to sending again, so the
         # record is retried until the database takes it.
         while True:
             try:
-                await run_db(ledger.mark_sent, self.sessions, row.id, sent.provider_id)
+                await run_db(ledger.mark_sent, self.sessions, row.id, sent.provider_id,
+                             self.settings.failover_after_s)
                 break
             except Exception:
                 log.exception("alert %s: sent, but recording it failed; retrying the record", row.id)

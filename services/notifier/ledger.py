@@ -13,7 +13,7 @@ from services.notifier.routing import PlannedAlert
 from shared.db import now
 from shared.models import ServiceHeartbeat
 from shared.outbox import enqueue
-from shared.models import AgencyRow
+from shared.models import AgencyRow, BrokenContact
 from shared.schemas import AlertChannel, AlertEvent, AlertStatus, RiskLevel, ScreeningResult
 from shared.topics import ALERTS, ALERTS_DEAD
 
@@ -98,10 +98,13 @@ def claim_due(sessions: sessionmaker[Session], instance: str, limit: int) -> lis
             AlertSend.status == "sending").order_by(AlertSend.priority, AlertSend.next_attempt_at)))
 
 
-def mark_sent(sessions: sessionmaker[Session], aid: str, provider_id: str | None) -> None:
+def mark_sent(sessions: sessionmaker[Session], aid: str, provider_id: str | None,
+              failover_after_s: float | None = None) -> None:
     with sessions.begin() as s:
         row = s.get(AlertSend, aid)
         row.status, row.provider_id, row.updated_at, row.last_error = "sent", provider_id, now(), ""
+        if row.channel == "sms" and failover_after_s:
+            row.failover_at = now() + timedelta(seconds=failover_after_s)  # cleared on "delivered"
         _announce(s, row, AlertStatus.sent)
 
 
@@ -118,15 +121,50 @@ def mark_retry(sessions: sessionmaker[Session], aid: str, reason: str, delay_s: 
         return True
 
 
-def mark_failed(sessions: sessionmaker[Session], aid: str, reason: str) -> None:
+def mark_failed(sessions: sessionmaker[Session], aid: str, reason: str, permanent: bool = False) -> None:
     with sessions.begin() as s:
-        _fail(s, s.get(AlertSend, aid), reason)
+        _fail(s, s.get(AlertSend, aid), reason, permanent)
 
 
-def _fail(s: Session, row: AlertSend, reason: str) -> None:
-    row.status, row.last_error, row.updated_at = "failed", reason, now()
+def _fail(s: Session, row: AlertSend, reason: str, permanent: bool = False) -> None:
+    row.status, row.last_error, row.updated_at, row.failover_at = "failed", reason, now(), None
     _announce(s, row, AlertStatus.failed, reason)
     enqueue(s, ORIGIN, ALERTS_DEAD.name, row.report_id, _event(row, AlertStatus.failed, reason))
+    if permanent:
+        for address in row.recipients:
+            if s.get(BrokenContact, (row.agency_code, address)) is None:
+                s.add(BrokenContact(agency_code=row.agency_code, address=address, reason=reason[:200]))
+    if row.channel == "sms":
+        _failover(s, row)
+
+
+def _failover(s: Session, row: AlertSend) -> None:
+    """The SMS did not arrive: send the same alert by the agency's email, unless it already was."""
+    agency = s.get(AgencyRow, row.agency_code)
+    broken = set(s.scalars(select(BrokenContact.address).where(BrokenContact.agency_code == row.agency_code)))
+    emails = [e for e in (agency.emails if agency else []) if e not in broken]
+    aid = alert_id(row.report_id, row.agency_code, "email", row.step)
+    if not emails or s.get(AlertSend, aid) is not None:
+        return
+    email = AlertSend(id=aid, report_id=row.report_id, agency_code=row.agency_code, channel="email", step=row.step,
+                      status="queued", priority=0, attempts=0, next_attempt_at=now(), deadline_at=row.deadline_at,
+                      recipients=emails, result=row.result, agency=row.agency)
+    s.add(email)
+    _announce(s, email, AlertStatus.queued, f"failover from SMS: {row.last_error}"[:200])
+
+
+def failover_due(sessions: sessionmaker[Session]) -> int:
+    """SMS alerts with no delivery report in time: keep them, and send by email as well."""
+    try:
+        with sessions.begin() as s:
+            due = s.scalars(select(AlertSend).where(AlertSend.failover_at <= now()).limit(100)).all()
+            for row in due:
+                row.failover_at = None
+                row.last_error = "no delivery report in time"
+                _failover(s, row)
+            return len(due)
+    except IntegrityError:  # another worker failed over the same alert first
+        return 0
 
 
 def apply_provider_status(sessions: sessionmaker[Session], provider_id: str, status: str) -> str | None:
@@ -136,7 +174,7 @@ def apply_provider_status(sessions: sessionmaker[Session], provider_id: str, sta
         if row is None:
             return None
         if status == "delivered" and row.status in ("sent", "sending"):
-            row.status, row.updated_at = "delivered", now()
+            row.status, row.updated_at, row.failover_at = "delivered", now(), None
             _announce(s, row, AlertStatus.delivered, "delivered")
         elif status in ("undelivered", "failed") and row.status in ("sent", "sending", "delivered"):
             _fail(s, row, f"provider status {status}")

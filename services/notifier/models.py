@@ -30,6 +30,7 @@ class AlertSend(Base):
     provider_id: Mapped[str | None] = mapped_column(String(255), index=True)
     escalate_at: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)  # durable timer
     acknowledged_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    failover_at: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)  # durable timer
     last_error: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=now)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=now)

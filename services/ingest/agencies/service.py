@@ -4,7 +4,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared.models import AgencyRow
+from shared.models import AgencyRow, BrokenContact
 from shared.schemas import Agency, AgencyIn
 
 
@@ -44,3 +44,9 @@ def get(sessions: sessionmaker[Session], code: str) -> Agency | None:
     with sessions() as s:
         row = s.get(AgencyRow, code)
         return to_agency(row) if row else None
+
+
+def broken_contacts(sessions: sessionmaker[Session], code: str) -> list[dict]:
+    with sessions() as s:
+        rows = s.scalars(select(BrokenContact).where(BrokenContact.agency_code == code).order_by(BrokenContact.at))
+        return [{"address": r.address, "reason": r.reason, "at": r.at} for r in rows]

@@ -39,3 +39,11 @@ def replace_agency(code: str, body: AgencyIn, request: Request) -> Agency:
     if agency is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such agency")
     return agency
+
+
+@router.get("/{code}/broken-contacts")
+def broken_contacts(code: str, request: Request) -> list[dict]:
+    """Addresses and numbers a provider refused permanently; the notifier no longer uses them."""
+    if service.get(request.app.state.sessions, code) is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such agency")
+    return service.broken_contacts(request.app.state.sessions, code)
