@@ -35,7 +35,9 @@ class Settings(BaseSettings):
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
     smtp_tls: SmtpTls = SmtpTls.none
-    smtp_timeout_s: float = 30.0
+    smtp_timeout_s: float = 30.0  # the whole send: connect, TLS, login and the message
+    smtp_pool_size: int = 8  # open SMTP connections kept per notifier worker
+    smtp_ca_file: Path | None = None  # trust this CA (e.g. the relay's private CA) besides the system's
     mail_from: str = "waspada@localhost"
 
     twilio_account_sid: str | None = None
@@ -62,6 +64,12 @@ class Settings(BaseSettings):
     notifier_instance: str | None = None
 
     max_body_bytes: int = Field(default=64 * 1024)
+    # Per API token, per ingest process: a token bucket of this rate and burst (429 beyond).
+    rate_limit_per_s: float = 20.0
+    rate_limit_burst: int = 100
+    # Reporter identity, desa and ad text are purged this many days after receipt, unless on hold.
+    retention_days: int = 365
+    retention_check_s: float = 3600.0
 
     @property
     def resolved_database_url(self) -> str:

@@ -3,6 +3,8 @@ notifiers do): transient failures are retried with backoff, permanent ones dead-
 from __future__ import annotations
 
 import asyncio
+import ssl
+import time
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import make_msgid
@@ -33,9 +35,76 @@ class Sent:
     status: str  # "sent" (handed over) or "delivered"
 
 
+class SmtpPool:
+    """Open SMTP connections reused across sends (connect, STARTTLS and login cost more than a
+    message). A connection that failed in any way is closed, never reused; idle or well-used
+    ones are renewed before the server would drop them."""
+
+    MAX_IDLE_S = 30.0
+    MAX_MESSAGES = 100
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._idle: list[tuple[aiosmtplib.SMTP, float, int]] = []  # (client, last used, messages sent)
+        self._slots = asyncio.Semaphore(max(1, settings.smtp_pool_size))
+        # Certificates are always verified; a private CA can be added, never verification turned off.
+        self._tls_context = ssl.create_default_context(cafile=str(settings.smtp_ca_file) if settings.smtp_ca_file else None)
+
+    async def _connect(self) -> aiosmtplib.SMTP:
+        s = self.settings
+        client = aiosmtplib.SMTP(
+            hostname=s.smtp_host, port=s.smtp_port or (465 if s.smtp_tls == SmtpTls.tls else 25),
+            username=s.smtp_username, password=s.smtp_password.get_secret_value() if s.smtp_password else None,
+            use_tls=s.smtp_tls == SmtpTls.tls, start_tls=s.smtp_tls == SmtpTls.starttls,
+            tls_context=self._tls_context, timeout=s.smtp_timeout_s)
+        await client.connect()  # EHLO, STARTTLS and AUTH as configured
+        return client
+
+    async def send(self, msg: EmailMessage) -> dict:
+        async with self._slots, asyncio.timeout(self.settings.smtp_timeout_s):  # the whole send
+            client, used = None, 0
+            while self._idle and client is None:
+                candidate, last, used = self._idle.pop()
+                if time.monotonic() - last < self.MAX_IDLE_S and candidate.is_connected:
+                    client = candidate
+                else:
+                    _close(candidate)
+            if client is None:
+                client, used = await self._connect(), 0
+            try:
+                errors, _ = await client.send_message(msg)
+            except BaseException:
+                _close(client)
+                raise
+            if used + 1 < self.MAX_MESSAGES:
+                self._idle.append((client, time.monotonic(), used + 1))
+            else:
+                await _quit(client)
+            return errors
+
+    async def close(self) -> None:
+        while self._idle:
+            await _quit(self._idle.pop()[0])
+
+
+def _close(client: aiosmtplib.SMTP) -> None:
+    try:
+        client.close()
+    except Exception:  # noqa: BLE001 - it is being thrown away
+        pass
+
+
+async def _quit(client: aiosmtplib.SMTP) -> None:
+    try:
+        await asyncio.wait_for(client.quit(), 2.0)
+    except Exception:  # noqa: BLE001
+        _close(client)
+
+
 class EmailChannel:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.pool = SmtpPool(settings)
 
     async def send(self, recipients: list[str], subject: str, body: str, alert_id: str) -> Sent:
         s = self.settings
@@ -47,12 +116,7 @@ class EmailChannel:
         msg["X-Waspada-Alert"] = alert_id
         msg.set_content(body)
         try:
-            errors, _ = await aiosmtplib.send(
-                msg, hostname=s.smtp_host, port=s.smtp_port or 25,
-                username=s.smtp_username, password=s.smtp_password.get_secret_value() if s.smtp_password else None,
-                use_tls=s.smtp_tls == SmtpTls.tls, start_tls=s.smtp_tls == SmtpTls.starttls,
-                timeout=s.smtp_timeout_s,
-            )
+            errors = await self.pool.send(msg)
         except aiosmtplib.SMTPRecipientsRefused as exc:
             codes = [r.code for r in exc.recipients]
             raise DeliveryError(f"smtp recipients refused {codes}", transient=all(400 <= c < 500 for c in codes)) from None
@@ -63,6 +127,9 @@ class EmailChannel:
         if errors:  # some recipients refused: permanent for them, the rest got it
             return Sent(provider_id=None, status="sent")
         return Sent(provider_id=str(msg["Message-ID"]), status="sent")
+
+    async def close(self) -> None:
+        await self.pool.close()
 
 
 class SmsChannel:

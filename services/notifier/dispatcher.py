@@ -54,7 +54,7 @@ class Dispatcher:
         self.email = EmailChannel(settings)
         self.sms = SmsChannel(settings)
         self.buckets = {"email": TokenBucket(settings.email_per_s, settings.email_per_s),
-                        "sms": TokenBucket(settings.sms_per_s, max(1.0, settings.sms_per_s))}
+                        "sms": TokenBucket(settings.sms_per_s, 1.0)}  # paced: never a burst over the rate
         self.slots = asyncio.Semaphore(concurrency)
         self._wake = asyncio.Event()
         self._inflight: set[asyncio.Task] = set()
@@ -145,3 +145,4 @@ class Dispatcher:
 
     async def close(self) -> None:
         await self.sms.close()
+        await self.email.close()

@@ -34,9 +34,14 @@ def test_undelivered_sms_fails_over_to_email(stack):
     mail = wait_for(lambda: [m for m in stack.sinks.mail.messages if agency["emails"][0] in m["rcpt_tos"]], 30,
                     what="the failover email")
     assert report[4:12].upper() in mail[0]["subject"]
-    alerts = {a["channel"]: a["status"] for a in stack.api.get(f"/v1/reports/{report}").json()["alerts"]
-              if a["agency"] == agency["code"]}
-    assert alerts["sms"] == "failed" and alerts["email"] == "sent"
+
+    def statuses():  # the timeline hears of sends through receipts, a moment after the mail lands
+        alerts = {a["channel"]: a["status"] for a in stack.api.get(f"/v1/reports/{report}").json()["alerts"]
+                  if a["agency"] == agency["code"]}
+        return alerts if alerts.get("email") == "sent" else None
+
+    alerts = wait_for(statuses, 30, what="the failover email recorded as sent")
+    assert alerts["sms"] == "failed"
 
 
 def test_permanently_refused_number_is_marked_broken_and_skipped(stack):
