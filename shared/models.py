@@ -57,6 +57,27 @@ class ReportRow(Base):
     risk_level: Mapped[str | None] = mapped_column(String(16))
     categories: Mapped[list] = mapped_column(JSON, default=list)
     indicators: Mapped[list] = mapped_column(JSON, default=list)
+    # Retention: personal data is purged after WASPADA_RETENTION_DAYS unless a case holds it.
+    hold_reason: Mapped[str | None] = mapped_column(String(500))
+    hold_by: Mapped[str | None] = mapped_column(String(64))
+    purged_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class MatchSuppression(Base):
+    """A reviewer's false-positive decision: this report value never again matches this entry.
+    Written by admins (ingest API), read by the matcher before it announces matches."""
+
+    __tablename__ = "match_suppressions"
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    entry_id: Mapped[str] = mapped_column(String(80), index=True)
+    value_key: Mapped[str] = mapped_column(String(300))  # normalised report value (see screening.suppression_key)
+    report_value: Mapped[str] = mapped_column(String(300))
+    report_id: Mapped[str] = mapped_column(String(40))
+    reason: Mapped[str] = mapped_column(String(1000))
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=now)
+
+    __table_args__ = (Index("ux_match_suppression_pair", "entry_id", "value_key", unique=True),)
 
 
 class WatchlistEntryRow(Base):

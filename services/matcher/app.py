@@ -35,6 +35,10 @@ class Matcher:
         self.assigned = False
         self.instance = instance_name()
         self.relay: OutboxRelay | None = None
+        # Entries changed but not yet re-screened against recent reports. The index is updated at
+        # once; re-screening (slower) runs beside it, so a backlog never delays the index.
+        self.retro_pending: dict[str, int] = {}
+        self.retro_wakeup = asyncio.Event()
 
     def is_ready(self) -> bool:
         return self.index.ready and self.assigned
@@ -49,6 +53,7 @@ class Matcher:
         await asyncio.gather(
             self.relay.run(),
             self.follow_watchlist(),
+            self.retro_screen_loop(),
             heartbeat_loop(self.sessions, "matcher", self.is_ready, self.settings.heartbeat_s,
                            lambda: f"entries={len(self.index.entries)}"),
         )
@@ -72,28 +77,51 @@ class Matcher:
             await consumer.seek_to_beginning()
             while True:
                 batches = await consumer.getmany(timeout_ms=500, max_records=1000)
+                changed: dict[str, int] = {}
                 for records in batches.values():
                     for record in records:
-                        await self.apply_change(record)
+                        change = self.apply_change(record)
+                        if change:
+                            changed[change[0]] = change[1]
+                if changed:
+                    self.retro_pending.update(changed)
+                    self.retro_wakeup.set()
         finally:
             await consumer.stop()
 
-    async def apply_change(self, record) -> None:
+    def apply_change(self, record) -> tuple[str, int] | None:
+        """Apply one watchlist change to the index; (entry id, version) when an active entry was
+        added or changed, so that recent reports are re-screened against it."""
         entry_id = record.key.decode() if record.key else None
         headers = {k: v.decode() for k, v in (record.headers or [])}
         if not entry_id or "version" not in headers:
             log.error("matcher: skipped watchlist change without key or version at offset %s", record.offset)
-            return
+            return None
         entry = WatchlistEntry.model_validate_json(record.value) if record.value is not None else None
         version = int(headers["version"])
-        if not self.index.apply(entry_id, version, entry) or entry is None:
-            return
+        if not self.index.apply(entry_id, version, entry) or entry is None or entry.status != "active":
+            return None
         log.info("watchlist entry %s now at version %d", entry_id, version)
-        if await run_db(service.claim_retro_screen, self.sessions, entry_id, version, self.instance):
-            found = await run_db(service.retro_screen, self.sessions, self.index, entry_id,
-                                 self.settings.retro_screen_days)
+        return entry_id, version
+
+    async def retro_screen_loop(self) -> None:
+        """Re-screen recent reports for every batch of changed entries gathered meanwhile."""
+        while True:
+            await self.retro_wakeup.wait()
+            self.retro_wakeup.clear()
+            changed, self.retro_pending = self.retro_pending, {}
+            try:
+                claimed = await run_db(service.claim_retro_screens, self.sessions, changed, self.instance)
+                found = await run_db(service.retro_screen, self.sessions, self.index, claimed,
+                                     self.settings.retro_screen_days)
+            except Exception:
+                log.exception("retro-screening failed; will retry")
+                self.retro_pending = {**changed, **self.retro_pending}
+                self.retro_wakeup.set()
+                await asyncio.sleep(1.0)
+                continue
             if found:
-                log.info("retro-screening for %s found %d new report matches", entry_id, found)
+                log.info("retro-screening of %d changed entries found %d new report matches", len(claimed), found)
                 self.relay.poke()
 
 

@@ -30,66 +30,76 @@ def to_result(report: ReportSubmitted, screening: Screening, *, retro: bool) -> 
     )
 
 
-def record_first_screening(sessions: sessionmaker[Session], index: WatchlistIndex,
-                           report: ReportSubmitted) -> ScreeningResult | None:
-    """Screen a report once: the result and its matches.v1 message are stored together.
-    None when this report was already screened (a redelivery)."""
-    with sessions() as s:
-        if s.get(ScreenedReport, report.id) is not None:
-            return None
-    screening = index.screen(report)
-    result = to_result(report, screening, retro=False)
-    try:
-        with sessions.begin() as s:
-            s.add(ScreenedReport(report_id=report.id, screened_at=result.screened_at))
-            for match in result.matches:
-                s.add(AnnouncedMatch(report_id=report.id, entry_id=match.entry_id,
-                                     entry_version=index.versions.get(match.entry_id, 0), score=match.score))
-            enqueue(s, ORIGIN, MATCHES.name, report.id, result)
-    except IntegrityError:  # another worker screened it at the same time
-        return None
-    log.info("screened report %s: %d matches, risk %s", report.id, len(result.matches), result.risk_level)
-    return result
-
-
 def record_first_screenings(sessions: sessionmaker[Session], index: WatchlistIndex,
-                            reports: list[ReportSubmitted]) -> list[ScreeningResult]:
-    """Screen a batch of reports in one transaction (the common case under load); falls back
-    to one at a time if another worker raced us on any of them."""
+                            reports: list[ReportSubmitted], attempts: int = 5) -> list[ScreeningResult]:
+    """Screen a batch of reports once each, in one transaction: the results, the pairs they
+    announce and their matches.v1 messages are stored together.
+
+    Another matcher worker (a redelivery after a rebalance) or retro-screening may store some of
+    the same rows at the same moment; then the transaction fails on a unique key, and the batch
+    is looked at again: reports already screened are skipped, pairs already announced are not
+    stored twice. Nothing is dropped."""
     unique = list({r.id: r for r in reports}.values())
-    with sessions() as s:
-        done = set(s.scalars(select(ScreenedReport.report_id)
-                             .where(ScreenedReport.report_id.in_([r.id for r in unique]))))
-    fresh = [r for r in unique if r.id not in done]
-    results = [to_result(r, index.screen(r), retro=False) for r in fresh]
-    if not results:
-        return []
+    index.refresh_suppressions(sessions)
+    screened: dict[str, ScreeningResult] = {}
+    for attempt in range(attempts):
+        try:
+            with sessions.begin() as s:
+                ids = [r.id for r in unique]
+                done = set(s.scalars(select(ScreenedReport.report_id).where(ScreenedReport.report_id.in_(ids))))
+                fresh = [r for r in unique if r.id not in done]
+                for report in fresh:
+                    if report.id not in screened:
+                        screened[report.id] = to_result(report, index.screen(report), retro=False)
+                announced = set(s.execute(select(AnnouncedMatch.report_id, AnnouncedMatch.entry_id)
+                                          .where(AnnouncedMatch.report_id.in_([r.id for r in fresh]))).tuples())
+                results = []
+                for report in fresh:
+                    result = screened[report.id]
+                    s.add(ScreenedReport(report_id=report.id, screened_at=result.screened_at))
+                    for match in result.matches:
+                        if (report.id, match.entry_id) not in announced:
+                            s.add(AnnouncedMatch(report_id=report.id, entry_id=match.entry_id,
+                                                 entry_version=index.versions.get(match.entry_id, 0),
+                                                 score=match.score))
+                    enqueue(s, ORIGIN, MATCHES.name, report.id, result)
+                    results.append(result)
+        except IntegrityError:
+            log.info("screening batch raced another writer (attempt %d); looking again", attempt + 1)
+            continue
+        if results:
+            log.info("screened %d reports: %d with matches", len(results), sum(1 for r in results if r.matches))
+        return results
+    raise RuntimeError("screening batch kept conflicting; the stream handler will retry it")
+
+
+def claim_retro_screens(sessions: sessionmaker[Session], changes: dict[str, int], instance: str) -> set[str]:
+    """Claim (entry, version) re-screens; returns the entries this worker won. One transaction
+    for the batch, one at a time only if another worker raced us."""
     try:
         with sessions.begin() as s:
-            for report, result in zip(fresh, results):
-                s.add(ScreenedReport(report_id=report.id, screened_at=result.screened_at))
-                for match in result.matches:
-                    s.add(AnnouncedMatch(report_id=report.id, entry_id=match.entry_id,
-                                         entry_version=index.versions.get(match.entry_id, 0), score=match.score))
-                enqueue(s, ORIGIN, MATCHES.name, report.id, result)
+            for entry_id, version in changes.items():
+                s.add(RetroScreenClaim(entry_id=entry_id, version=version, claimed_by=instance))
+        return set(changes)
     except IntegrityError:
-        return [r for r in (record_first_screening(sessions, index, report) for report in fresh) if r]
-    log.info("screened %d reports: %d with matches", len(results), sum(1 for r in results if r.matches))
-    return results
+        won = set()
+        for entry_id, version in changes.items():
+            try:
+                with sessions.begin() as s:
+                    s.add(RetroScreenClaim(entry_id=entry_id, version=version, claimed_by=instance))
+                won.add(entry_id)
+            except IntegrityError:
+                continue
+        return won
 
 
-def claim_retro_screen(sessions: sessionmaker[Session], entry_id: str, version: int, instance: str) -> bool:
-    try:
-        with sessions.begin() as s:
-            s.add(RetroScreenClaim(entry_id=entry_id, version=version, claimed_by=instance))
-        return True
-    except IntegrityError:
-        return False
-
-
-def retro_screen(sessions: sessionmaker[Session], index: WatchlistIndex, entry_id: str,
+def retro_screen(sessions: sessionmaker[Session], index: WatchlistIndex, entry_ids: set[str],
                  days: int, batch: int = 500) -> int:
-    """Re-screen recent reports against one added or changed entry; announce only new pairs."""
+    """Re-screen recent reports against added or changed entries (one pass for a whole batch of
+    changes); announce only (report, entry) pairs never announced before."""
+    if not entry_ids:
+        return 0
+    index.refresh_suppressions(sessions)
     since = now() - timedelta(days=days)
     announced = 0
     last_id = ""
@@ -105,17 +115,22 @@ def retro_screen(sessions: sessionmaker[Session], index: WatchlistIndex, entry_i
         last_id = rows[-1][0]
         for report_id, content in rows:
             report = ReportSubmitted.model_validate(content)
-            screening = index.screen(report, only_entry_ids={entry_id})
+            screening = index.screen(report, only_entry_ids=entry_ids)
             if not screening.matches:
                 continue
             try:
                 with sessions.begin() as s:
-                    if s.get(AnnouncedMatch, (report_id, entry_id)) is not None:
+                    known = set(s.scalars(select(AnnouncedMatch.entry_id).where(
+                        AnnouncedMatch.report_id == report_id,
+                        AnnouncedMatch.entry_id.in_([m.entry_id for m in screening.matches]))))
+                    new = [m for m in screening.matches if m.entry_id not in known]
+                    if not new:
                         continue
-                    match = screening.matches[0]
-                    s.add(AnnouncedMatch(report_id=report_id, entry_id=entry_id,
-                                         entry_version=index.versions.get(entry_id, 0), score=match.score))
+                    for match in new:
+                        s.add(AnnouncedMatch(report_id=report_id, entry_id=match.entry_id,
+                                             entry_version=index.versions.get(match.entry_id, 0), score=match.score))
+                    screening.matches = new
                     enqueue(s, ORIGIN, MATCHES.name, report_id, to_result(report, screening, retro=True))
-                announced += 1
+                announced += len(new)
             except IntegrityError:
                 continue

@@ -8,11 +8,11 @@ from __future__ import annotations
 import logging
 import threading
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.matcher.screening import ScreeningEngine
-from shared.models import WatchlistEntryRow
+from shared.models import MatchSuppression, WatchlistEntryRow
 from shared.schemas import WatchlistEntry
 
 log = logging.getLogger(__name__)
@@ -24,12 +24,24 @@ class WatchlistIndex:
         self.versions: dict[str, int] = {}  # deleted entries too: a tombstone's version must stick
         self.entries: dict[str, WatchlistEntry] = {}
         self.ready = False
+        self.suppressed: frozenset[tuple[str, str]] = frozenset()
+        self._suppressions_seen: tuple[int, int | None] = (0, None)
         # Screening runs in worker threads while changes arrive on the event loop.
         self._lock = threading.RLock()
 
     def screen(self, report, **options):
         with self._lock:
-            return self.engine.screen(report, **options)
+            return self.engine.screen(report, suppressed=self.suppressed, **options)
+
+    def refresh_suppressions(self, sessions: sessionmaker[Session]) -> None:
+        """Reload reviewers' false-positive decisions when there are new ones (one cheap query
+        per batch; they are few and only ever added)."""
+        with sessions() as s:
+            seen = tuple(s.execute(select(func.count(), func.max(MatchSuppression.id))).one())
+            if seen == self._suppressions_seen:
+                return
+            pairs = frozenset(s.execute(select(MatchSuppression.entry_id, MatchSuppression.value_key)).tuples())
+        self.suppressed, self._suppressions_seen = pairs, seen
 
     def load_snapshot(self, sessions: sessionmaker[Session]) -> int:
         with sessions() as s:
@@ -37,7 +49,7 @@ class WatchlistIndex:
             entries = []
             for row in rows:
                 self.versions[row.id] = row.version
-                if not row.deleted:
+                if not row.deleted and row.data.get("status", "active") == "active":
                     entry = WatchlistEntry(**row.data, id=row.id, version=row.version, updated_at=row.updated_at)
                     entries.append(entry)
                     self.entries[entry.id] = entry
@@ -53,7 +65,7 @@ class WatchlistIndex:
             if version <= self.versions.get(entry_id, 0):
                 return False
             self.versions[entry_id] = version
-            if entry is None:
+            if entry is None or entry.status != "active":  # deleted or retired: no longer screened
                 self.entries.pop(entry_id, None)
                 self.engine.remove(entry_id)
             else:

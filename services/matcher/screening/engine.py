@@ -26,6 +26,7 @@ from services.matcher.screening.indicators import find_indicators
 from services.matcher.screening.normalize import name_key, rules, text_tokens
 from services.matcher.screening.risk import assess
 from shared.schemas import EntryKind, Evidence, Indicator, Match, ReportContent, RiskLevel, WatchlistEntry
+from shared.suppression import suppression_key
 
 DEFAULT_THRESHOLD = 0.80
 MAX_CANDIDATES = 100  # per name query, after blocking
@@ -80,12 +81,17 @@ class ScreeningEngine:
     # ------------------------------------------------------------------ screening
 
     def screen(self, report: ReportContent, *, min_score: float | None = None,
-               only_entry_ids: Collection[str] | None = None) -> Screening:
+               only_entry_ids: Collection[str] | None = None,
+               suppressed: Collection[tuple[str, str]] = ()) -> Screening:
+        """suppressed: (entry id, suppression_key(report value)) pairs a reviewer ruled false
+        positives; such evidence is not counted."""
         threshold = DEFAULT_THRESHOLD if min_score is None else min_score
         found: dict[str, _Found] = {}
 
         def note(entry: EntryRecord, kind: str, evidence: Evidence) -> None:
             if only_entry_ids is not None and entry.id not in only_entry_ids:
+                return
+            if suppressed and (entry.id, suppression_key(evidence.report_value)) in suppressed:
                 return
             found.setdefault(entry.id, _Found(entry)).add(kind, evidence)
 
