@@ -102,5 +102,47 @@ def screen(watchlist: Path = typer.Option(..., "--watchlist", exists=True, dir_o
     raise typer.Exit(screen_command(watchlist, min_score, sys.stdin, sys.stdout, sys.stderr))
 
 
+audit_app = typer.Typer(no_args_is_help=True, help="The hash-chained audit log.")
+app.add_typer(audit_app, name="audit")
+retention_app = typer.Typer(no_args_is_help=True, help="Retention of personal data in reports.")
+app.add_typer(retention_app, name="retention")
+
+
+def _sessions():
+    from shared.db import create_schema, make_engine, make_sessionmaker
+
+    engine = make_engine(get_settings().resolved_database_url)
+    create_schema(engine)
+    return make_sessionmaker(engine)
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Recompute the audit chain; exit 1 and name each broken record if anything was edited."""
+    from rich.console import Console
+
+    from services.ingest.audit.service import verify
+
+    verdict = verify(_sessions())
+    console = Console(stderr=True)
+    for problem in verdict.problems[:100]:
+        console.print(f"[red]BROKEN[/red] {problem}")
+    if verdict.ok:
+        console.print(f"[green]audit log intact[/green]: {verdict.records} records")
+        raise typer.Exit(0)
+    console.print(f"[red]audit log tampered[/red]: {len(verdict.problems)} problem(s) in {verdict.records} records")
+    raise typer.Exit(1)
+
+
+@retention_app.command("purge")
+def retention_purge(days: int | None = typer.Option(None, min=0, help="Retention period (default WASPADA_RETENTION_DAYS)")) -> None:
+    """Purge reporter identity, desa and ad text from reports past retention and not on hold (audited)."""
+    from services.ingest.reports.service import purge_expired
+
+    retention = get_settings().retention_days if days is None else days
+    purged = purge_expired(_sessions(), retention)
+    typer.echo(f"purged personal data of {purged} report(s) older than {retention} days")
+
+
 if __name__ == "__main__":
     app()

@@ -65,6 +65,7 @@ def create_schema(engine: Engine) -> None:
     import services.matcher.models  # noqa: F401
     import services.notifier.models  # noqa: F401
     import services.ingest.models  # noqa: F401
+    import services.ingest.audit.models  # noqa: F401
     import services.ingest.web.models  # noqa: F401
 
     Base.metadata.create_all(engine)

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 
 def utcnow() -> datetime:
@@ -24,7 +24,9 @@ def new_id(prefix: str) -> str:
 
 # ---------------------------------------------------------------- field types
 
-ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+# No control characters: names end up in email bodies and headers, CSV cells and logs.
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200,
+                                             pattern=r"^[^\x00-\x1f\x7f]*$")]
 LongText = Annotated[str, StringConstraints(max_length=20_000)]
 _PHONE_CHARS = re.compile(r"^[0-9+()\-./\s]*$|^(https?://)?(wa\.me|api\.whatsapp\.com)/.*$", re.I)
 
@@ -52,8 +54,26 @@ def ShortList(item, max_items: int = 50):  # noqa: N802 - reads like a type
     return Annotated[list[item], Field(max_length=max_items)]
 
 
+def _has_nul(value) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, (list, tuple, set)):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
 class Strict(BaseModel):
+    """API bodies: unknown fields refused; no NUL characters anywhere (PostgreSQL cannot store
+    them and no honest client sends them)."""
+
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value):
+        if _has_nul(value):
+            raise ValueError("NUL characters are not accepted")
+        return value
 
 
 # ---------------------------------------------------------------- reports
@@ -133,6 +153,16 @@ class EntryKind(StrEnum):
     person = "person"
 
 
+class EntryStatus(StrEnum):
+    active = "active"
+    retired = "retired"  # kept for the record; no longer screened
+
+
+Note = Annotated[str, StringConstraints(max_length=4000)]
+Source = Annotated[str, StringConstraints(max_length=500)]
+Reviewer = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
+
+
 class WatchlistEntryBase(Strict):
     kind: EntryKind
     name: ShortText
@@ -141,8 +171,12 @@ class WatchlistEntryBase(Strict):
     license_numbers: ShortList(Identifier, 200) = []
     social_handles: ShortList(Identifier, 200) = []
     urls: ShortList(Url, 200) = []
-    notes: Annotated[str, StringConstraints(max_length=4000)] = ""
-    source: Annotated[str, StringConstraints(max_length=500)] = ""
+    notes: Note = ""
+    source: Source = ""  # the document behind the listing: police report number, court decision, ...
+    reason: Note = ""
+    status: EntryStatus = EntryStatus.active
+    reviewer: Reviewer = ""
+    review_by: date | None = None  # when the listing must next be reviewed
 
 
 class WatchlistEntryIn(WatchlistEntryBase):
@@ -157,8 +191,12 @@ class WatchlistEntryPatch(Strict):
     license_numbers: list[Identifier] | None = None
     social_handles: list[Identifier] | None = None
     urls: list[Url] | None = None
-    notes: Annotated[str, StringConstraints(max_length=4000)] | None = None
-    source: Annotated[str, StringConstraints(max_length=500)] | None = None
+    notes: Note | None = None
+    source: Source | None = None
+    reason: Note | None = None
+    status: EntryStatus | None = None
+    reviewer: Reviewer | None = None
+    review_by: date | None = None
 
 
 class WatchlistEntry(WatchlistEntryBase):

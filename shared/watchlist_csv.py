@@ -1,7 +1,8 @@
 """The watchlist CSV format: `waspada screen --watchlist` and the admin import/export.
 
 UTF-8, a header row; columns id, kind (agency|person), name, aliases, phones, license_numbers,
-notes are required; social_handles, urls, source are optional; unknown columns are ignored.
+notes are required; social_handles, urls, source, reason, status (active|retired), reviewer and
+review_by (YYYY-MM-DD) are optional; unknown columns are ignored.
 List cells hold values separated by ";". The file is validated whole: every bad line is
 reported (line number as a spreadsheet shows it, the column, the reason) before anything is used.
 
@@ -20,7 +21,7 @@ from pydantic import ValidationError
 from shared.schemas import WatchlistEntry, WatchlistEntryIn
 
 REQUIRED = ("id", "kind", "name", "aliases", "phones", "license_numbers", "notes")
-OPTIONAL = ("social_handles", "urls", "source")
+OPTIONAL = ("social_handles", "urls", "source", "reason", "status", "reviewer", "review_by")
 COLUMNS = REQUIRED + OPTIONAL
 LIST_COLUMNS = {"aliases", "phones", "license_numbers", "social_handles", "urls"}
 SEPARATOR = ";"
@@ -105,14 +106,21 @@ def parse(stream: Iterable[str] | io.TextIOBase) -> list[WatchlistEntryIn]:
 
 
 def write(entries: Iterable[WatchlistEntry | WatchlistEntryIn], out: io.TextIOBase) -> None:
+    csv.writer(out, lineterminator="\n").writerow(COLUMNS)
+    write_rows(entries, out)
+
+
+def write_rows(entries: Iterable[WatchlistEntry | WatchlistEntryIn], out: io.TextIOBase) -> None:
+    """Rows without the header (for streaming an export in chunks)."""
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(COLUMNS)
     for entry in entries:
         row = []
         for column in COLUMNS:
             value = getattr(entry, column)
             if column in LIST_COLUMNS:
                 row.append(SEPARATOR.join(neutralise(v) for v in value))
+            elif value is None:
+                row.append("")
             else:
-                row.append(neutralise(value.value if hasattr(value, "value") else (value or "")))
+                row.append(neutralise(value.value if hasattr(value, "value") else str(value)))
         writer.writerow(row)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 
@@ -31,11 +32,11 @@ def _postgres_database():
     return (admin, name, f"{base}/{name}"), None
 
 
-@pytest.fixture(scope="session", params=["sqlite", "postgres"])
-def stack(request, sinks, tmp_path_factory):
-    home = tmp_path_factory.mktemp(f"stack-{request.param}")
+@contextlib.contextmanager
+def running_stack(kind: str, sinks, home):
+    """A whole system (broker, three services) on SQLite or on a fresh PostgreSQL database."""
     pg = None
-    if request.param == "sqlite":
+    if kind == "sqlite":
         url = f"sqlite:///{home / 'waspada.db'}"
     else:
         pg, reason = _postgres_database()
@@ -43,9 +44,17 @@ def stack(request, sinks, tmp_path_factory):
             pytest.skip(reason)
         url = pg[2]
     stack = Stack(home, url, sinks).start()
-    yield stack
-    stack.stop()
-    if pg:
-        admin, name, _ = pg
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
+    try:
+        yield stack
+    finally:
+        stack.stop()
+        if pg:
+            admin, name, _ = pg
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            admin.close()
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgres"])
+def stack(request, sinks, tmp_path_factory):
+    with running_stack(request.param, sinks, tmp_path_factory.mktemp(f"stack-{request.param}")) as running:
+        yield running

@@ -72,6 +72,8 @@ class Stack:
             "WASPADA_PUBLIC_URL": self.base_url,
             "WASPADA_SMS_PER_S": "50",
             "WASPADA_ESCALATE_AFTER_S": "3",  # urgent alerts not acknowledged in 3 s escalate
+            "WASPADA_RATE_LIMIT_PER_S": "1000",  # tests share a few tokens; the limit has its own test
+            "WASPADA_RATE_LIMIT_BURST": "2000",
             **(extra_env or {}),
         }
         self.procs: dict[str, subprocess.Popen] = {}

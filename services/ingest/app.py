@@ -14,6 +14,9 @@ from sqlalchemy import text
 from services.ingest import timeline
 from services.ingest.agencies.views import router as agencies_router
 from services.ingest.alerts.views import router as alerts_router
+from services.ingest.audit.views import router as audit_router
+from services.ingest.auth import RateLimiter
+from services.ingest.reports import service as reports_service
 from services.ingest.reports.views import router as reports_router
 from services.ingest.routes.views import router as routes_router
 from services.ingest.tokens.views import router as tokens_router
@@ -110,6 +113,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
         app.state.kafka_ready = False
         starter = asyncio.create_task(start_kafka())
+        tasks.append(asyncio.create_task(retention_loop(sessions, settings), name="retention"))
         try:
             yield
         finally:
@@ -129,6 +133,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   description="Reports of suspected trafficking recruiters, screening and alerts (TPPO task force).")
     app.state.settings = settings
     app.state.sessions = sessions
+    app.state.rate_limiter = RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst)
     app.state.engine = engine
 
     @app.get("/healthz", tags=["health"])
@@ -157,9 +162,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(webhooks_router)
     app.include_router(alerts_router)
     app.include_router(routes_router)
+    app.include_router(audit_router)
     install_web(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RefuseNul)
     return app
+
+
+async def retention_loop(sessions, settings: Settings) -> None:
+    """Purge personal data past the retention period, now and then every retention_check_s."""
+    while True:
+        try:
+            purged = await run_db(reports_service.purge_expired, sessions, settings.retention_days)
+            if purged:
+                log.info("retention: purged personal data of %d reports", purged)
+        except Exception:
+            log.exception("retention purge failed; will retry")
+        await asyncio.sleep(settings.retention_check_s)
 
 
 async def _broker_alive(app: FastAPI) -> bool:
@@ -169,3 +188,17 @@ async def _broker_alive(app: FastAPI) -> bool:
         return True
     except Exception:
         return False
+
+
+class RefuseNul:
+    """422 for a NUL character in the path or query string, before any handler or database sees it."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and (b"%00" in scope.get("query_string", b"") or "\x00" in scope["path"]):
+            response = JSONResponse({"detail": [{"loc": ["query"], "msg": "NUL characters are not accepted",
+                                                 "type": "value_error"}]}, status_code=422)
+            return await response(scope, receive, send)
+        return await self.app(scope, receive, send)

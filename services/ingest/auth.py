@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
+import threading
+import time
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -45,12 +48,40 @@ def authenticate(request: Request, token: str) -> Principal | None:
         return Principal(row.id, Role(row.role), row.agency_code)
 
 
+class RateLimiter:
+    """A token bucket per API token (per ingest process): `rate` requests a second on average,
+    bursts up to `burst`. Keeps one misbehaving script from starving the hotline."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate, self.burst = rate, burst
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def wait_needed(self, key: str) -> float:
+        """0 if the request may go now, else seconds until it could."""
+        with self._lock:
+            at = time.monotonic()
+            tokens, last = self._buckets.get(key, (float(self.burst), at))
+            tokens = min(float(self.burst), tokens + (at - last) * self.rate)
+            if tokens >= 1:
+                self._buckets[key] = (tokens - 1, at)
+                return 0.0
+            self._buckets[key] = (tokens, at)
+            return (1 - tokens) / self.rate
+
+
 def current_principal(request: Request,
                       creds: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> Principal:
     principal = authenticate(request, creds.credentials) if creds else None
     if principal is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing or invalid bearer token",
                             headers={"WWW-Authenticate": "Bearer"})
+    limiter: RateLimiter | None = getattr(request.app.state, "rate_limiter", None)
+    if limiter is not None:
+        wait = limiter.wait_needed(principal.token_id)
+        if wait:
+            raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, "rate limit for this token exceeded",
+                                headers={"Retry-After": str(max(1, math.ceil(wait)))})
     return principal
 
 

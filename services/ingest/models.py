@@ -30,6 +30,8 @@ class ReportMatchRow(Base):
     evidence: Mapped[list] = mapped_column(JSON, default=list)
     retro: Mapped[bool] = mapped_column(default=False)
     found_at: Mapped[datetime] = mapped_column(UtcDateTime, default=now)
+    false_positive_by: Mapped[str | None] = mapped_column(String(64))  # a reviewer ruled it wrong
+    false_positive_reason: Mapped[str | None] = mapped_column(String(1000))
 
 
 class ReportAlertRow(Base):
@@ -45,3 +47,19 @@ class ReportAlertRow(Base):
     ack_code: Mapped[str] = mapped_column(String(6), default="", index=True)
     acknowledged_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     acknowledged_by: Mapped[str | None] = mapped_column(String(64))
+
+
+class WatchlistDispute(Base):
+    """A listed party's claim that their listing is wrong, and how an admin resolved it."""
+
+    __tablename__ = "watchlist_disputes"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    entry_id: Mapped[str] = mapped_column(String(80), index=True)
+    claimant: Mapped[str] = mapped_column(String(200))
+    claim: Mapped[str] = mapped_column(String(4000))
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open | upheld | rejected
+    resolution: Mapped[str | None] = mapped_column(String(4000))
+    opened_by: Mapped[str] = mapped_column(String(64))
+    opened_at: Mapped[datetime] = mapped_column(UtcDateTime, default=now)
+    resolved_by: Mapped[str | None] = mapped_column(String(64))
+    resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from services.ingest.audit import service as audit
 from shared.models import AgencyRow, BrokenContact
 from shared.schemas import Agency, AgencyIn
 
@@ -16,22 +17,25 @@ def to_agency(row: AgencyRow) -> Agency:
     return Agency(code=row.code, name=row.name, emails=row.emails, phones=row.phones, receives=row.receives)
 
 
-def create(s: Session, body: AgencyIn) -> Agency:
+def create(s: Session, body: AgencyIn, actor: str = "system") -> Agency:
     if s.get(AgencyRow, body.code) is not None:
         raise AgencyExists(body.code)
     row = AgencyRow(**body.model_dump(mode="json"))
     s.add(row)
     s.flush()
+    audit.record(s, actor, "agency.create", "agency", body.code, None, body.model_dump(mode="json"))
     return to_agency(row)
 
 
-def replace(sessions: sessionmaker[Session], code: str, body: AgencyIn) -> Agency | None:
+def replace(sessions: sessionmaker[Session], code: str, body: AgencyIn, actor: str) -> Agency | None:
     with sessions.begin() as s:
         row = s.get(AgencyRow, code)
         if row is None:
             return None
+        before = to_agency(row).model_dump(mode="json")
         for key, value in body.model_dump(mode="json", exclude={"code"}).items():
             setattr(row, key, value)
+        audit.record(s, actor, "agency.update", "agency", code, before, body.model_dump(mode="json"))
         return to_agency(row)
 
 

@@ -3,17 +3,18 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 
 from services.ingest.agencies import service
-from services.ingest.auth import admin_only
+from services.ingest.errors import invalid
+from services.ingest.auth import Principal, admin_only
 from shared.schemas import Agency, AgencyIn
 
 router = APIRouter(prefix="/v1/agencies", tags=["agencies"], dependencies=[Depends(admin_only)])
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=Agency)
-def create_agency(body: AgencyIn, request: Request) -> Agency:
+def create_agency(body: AgencyIn, request: Request, admin: Principal = Depends(admin_only)) -> Agency:
     try:
         with request.app.state.sessions.begin() as s:
-            return service.create(s, body)
+            return service.create(s, body, admin.token_id)
     except service.AgencyExists:
         raise HTTPException(status.HTTP_409_CONFLICT, f"agency {body.code} already exists") from None
 
@@ -32,10 +33,10 @@ def get_agency(code: str, request: Request) -> Agency:
 
 
 @router.put("/{code}", response_model=Agency)
-def replace_agency(code: str, body: AgencyIn, request: Request) -> Agency:
+def replace_agency(code: str, body: AgencyIn, request: Request, admin: Principal = Depends(admin_only)) -> Agency:
     if body.code != code:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "body.code must equal the agency code in the path")
-    agency = service.replace(request.app.state.sessions, code, body)
+        raise invalid(("body", "code"), "must equal the agency code in the path")
+    agency = service.replace(request.app.state.sessions, code, body, admin.token_id)
     if agency is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such agency")
     return agency

@@ -12,7 +12,7 @@ router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
 def list_alerts(request: Request, principal: Principal = Depends(require(Role.admin, Role.agency)),
                 status_: str | None = Query(default=None, alias="status",
                                             pattern="^(queued|sent|delivered|failed|acknowledged)$"),
-                limit: int = Query(default=100, ge=1, le=500), offset: int = Query(default=0, ge=0)) -> list[dict]:
+                limit: int = Query(default=100, ge=1, le=500), offset: int = Query(default=0, ge=0, le=10**9)) -> list[dict]:
     """Admins see every alert (e.g. ?status=failed: what could not be delivered); agency
     officers see their own agency's."""
     agency = principal.agency_code if principal.role == Role.agency else None

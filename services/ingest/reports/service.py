@@ -2,14 +2,17 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from services.ingest.audit import service as audit
 from services.ingest.models import ReportAlertRow, ReportMatchRow
 from shared.db import now
-from shared.models import ReportRow
+from shared.models import MatchSuppression, ReportRow
+from shared.suppression import suppression_key
 from shared.outbox import enqueue
 from shared.schemas import ReportIn, ReportSubmitted, new_id
 from shared.topics import REPORTS
@@ -117,8 +120,105 @@ def timeline(sessions: sessionmaker[Session], report: ReportRow, agency_code: st
             "agency_names", "recruiter_names", "phones", "emails", "urls", "social_handles",
             "license_numbers", "ad_text", "destination_country", "kecamatan", "victim_count", "minors")},
         "matches": [{"entry_id": m.entry_id, "entry_name": m.entry_name, "score": m.score,
-                     "evidence": m.evidence, "retro": m.retro, "found_at": m.found_at} for m in matches],
+                     "evidence": m.evidence, "retro": m.retro, "found_at": m.found_at,
+                     "false_positive": m.false_positive_by is not None} for m in matches],
+        "hold": report.hold_reason is not None,
+        "purged": report.purged_at is not None,
         "alerts": [{"alert_id": a.alert_id, "agency": a.agency_code, "channel": a.channel, "step": a.step,
                     "status": a.status, "detail": a.detail, "updated_at": a.updated_at} for a in alerts],
         "timeline": events,
     }
+
+
+# ---------------------------------------------------------------- confidential reads, review, retention
+
+REPORTER_FIELDS = ("reporter_name", "reporter_phone", "desa")
+
+
+def read_reporter(sessions: sessionmaker[Session], report_id: str, actor: str) -> dict | None:
+    """The confidential part of a report. Every read is audited (which fields, never their values)."""
+    with sessions.begin() as s:
+        row = s.get(ReportRow, report_id)
+        if row is None:
+            return None
+        audit.record(s, actor, "report.reporter.read", "report", report_id, None,
+                     {"fields": [f for f in REPORTER_FIELDS if getattr(row, f)]})
+        return {"report_id": row.id, "reporter_name": row.reporter_name, "reporter_phone": row.reporter_phone,
+                "desa": row.desa, "purged": row.purged_at is not None}
+
+
+def set_hold(sessions: sessionmaker[Session], report_id: str, reason: str | None, actor: str) -> bool:
+    """Hold a report for a case (its personal data is then kept past the retention period), or release it."""
+    with sessions.begin() as s:
+        row = s.get(ReportRow, report_id, with_for_update=True)
+        if row is None:
+            return False
+        before = {"hold_reason": row.hold_reason}
+        row.hold_reason, row.hold_by = reason, (actor if reason else None)
+        audit.record(s, actor, "report.hold" if reason else "report.release", "report", report_id,
+                     before, {"hold_reason": reason})
+        return True
+
+
+class NoSuchMatch(Exception):
+    pass
+
+
+def mark_false_positive(sessions: sessionmaker[Session], report_id: str, entry_id: str, reason: str,
+                        actor: str) -> list[str]:
+    """A reviewer rules a match wrong: each report value that matched the entry is suppressed
+    for that entry in all future screening. Returns the suppressed values."""
+    with sessions.begin() as s:
+        match = s.get(ReportMatchRow, (report_id, entry_id), with_for_update=True)
+        if match is None:
+            raise NoSuchMatch(report_id, entry_id)
+        values = sorted({e["report_value"] for e in match.evidence if e.get("report_value")})
+        keys = {suppression_key(v): v for v in values}
+        known = set(s.scalars(select(MatchSuppression.value_key).where(
+            MatchSuppression.entry_id == entry_id, MatchSuppression.value_key.in_(list(keys)))))
+        for key, value in keys.items():
+            if key not in known:
+                s.add(MatchSuppression(entry_id=entry_id, value_key=key, report_value=value[:300],
+                                       report_id=report_id, reason=reason, created_by=actor, created_at=now()))
+        match.false_positive_by, match.false_positive_reason = actor, reason
+        audit.record(s, actor, "match.false_positive", "report_match", f"{report_id}/{entry_id}", None,
+                     {"entry_id": entry_id, "suppressed_values": len(keys), "reason": reason})
+        return values
+
+
+def purge_expired(sessions: sessionmaker[Session], retention_days: int, actor: str = "system",
+                  batch: int = 500) -> int:
+    """Erase reporter identity, desa and free ad text from reports older than the retention
+    period that no case holds. The facts about recruiters stay (they are the case, not the
+    victim). Audited: one record per purged report."""
+    cutoff = now() - timedelta(days=retention_days)
+    purged = 0
+    while True:
+        with sessions.begin() as s:
+            rows = s.scalars(select(ReportRow).where(
+                ReportRow.received_at < cutoff, ReportRow.purged_at.is_(None), ReportRow.hold_reason.is_(None))
+                .order_by(ReportRow.received_at).limit(batch).with_for_update()).all()
+            if not rows:
+                return purged
+            at = now()
+            changes = []
+            for row in rows:
+                fields = [f for f in REPORTER_FIELDS if getattr(row, f)] + (["ad_text"] if row.content.get("ad_text") else [])
+                row.reporter_name = row.reporter_phone = row.desa = None
+                row.content = {**row.content, "ad_text": ""}
+                row.purged_at = at
+                changes.append(audit.Change("retention.purge", "report", row.id, None,
+                                            {"fields": fields, "retention_days": retention_days}))
+            audit.record_many(s, actor, changes)
+            purged += len(rows)
+
+
+def list_reports(sessions: sessionmaker[Session], submitted_by: str | None, limit: int, offset: int) -> tuple[int, list[dict]]:
+    query = select(ReportRow)
+    if submitted_by is not None:
+        query = query.where(ReportRow.submitted_by == submitted_by)
+    with sessions() as s:
+        total = s.scalar(select(func.count()).select_from(query.subquery())) or 0
+        rows = s.scalars(query.order_by(ReportRow.received_at.desc(), ReportRow.id).limit(limit).offset(offset)).all()
+        return total, [{"id": r.id, "received_at": r.received_at, "channel": r.channel, "screened_at": r.screened_at,
+                        "risk_level": r.risk_level, "categories": r.categories or []} for r in rows]

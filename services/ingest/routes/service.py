@@ -4,6 +4,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from services.ingest.audit import service as audit
 from shared.models import AgencyRow, RoutingRule
 from shared.schemas import Route, RouteIn, new_id
 
@@ -17,32 +18,36 @@ def to_route(row: RoutingRule) -> Route:
                  kecamatan=row.kecamatan, channels=row.channels)
 
 
-def create(s: Session, body: RouteIn) -> Route:
+def create(s: Session, body: RouteIn, actor: str = "system") -> Route:
     if s.get(AgencyRow, body.agency_code) is None:
         raise UnknownAgency(body.agency_code)
     row = RoutingRule(id=new_id("rt"), **body.model_dump(mode="json"))
     s.add(row)
     s.flush()
+    audit.record(s, actor, "route.create", "route", row.id, None, body.model_dump(mode="json"))
     return to_route(row)
 
 
-def replace(sessions: sessionmaker[Session], route_id: str, body: RouteIn) -> Route | None:
+def replace(sessions: sessionmaker[Session], route_id: str, body: RouteIn, actor: str) -> Route | None:
     with sessions.begin() as s:
         row = s.get(RoutingRule, route_id)
         if row is None:
             return None
         if s.get(AgencyRow, body.agency_code) is None:
             raise UnknownAgency(body.agency_code)
+        before = to_route(row).model_dump(mode="json")
         for key, value in body.model_dump(mode="json").items():
             setattr(row, key, value)
+        audit.record(s, actor, "route.update", "route", route_id, before, body.model_dump(mode="json"))
         return to_route(row)
 
 
-def delete(sessions: sessionmaker[Session], route_id: str) -> bool:
+def delete(sessions: sessionmaker[Session], route_id: str, actor: str) -> bool:
     with sessions.begin() as s:
         row = s.get(RoutingRule, route_id)
         if row is None:
             return False
+        audit.record(s, actor, "route.delete", "route", route_id, to_route(row).model_dump(mode="json"), None)
         s.delete(row)
         return True
 

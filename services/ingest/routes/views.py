@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 
-from services.ingest.auth import admin_only
+from services.ingest.errors import invalid
+from services.ingest.auth import Principal, admin_only
 from services.ingest.routes import service
 from shared.schemas import Route, RouteIn
 
@@ -10,12 +11,12 @@ router = APIRouter(prefix="/v1/routes", tags=["routing"], dependencies=[Depends(
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=Route)
-def create_route(body: RouteIn, request: Request) -> Route:
+def create_route(body: RouteIn, request: Request, admin: Principal = Depends(admin_only)) -> Route:
     try:
         with request.app.state.sessions.begin() as s:
-            return service.create(s, body)
+            return service.create(s, body, admin.token_id)
     except service.UnknownAgency:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "agency_code: no such agency") from None
+        raise invalid(("body", "agency_code"), "no such agency") from None
 
 
 @router.get("", response_model=list[Route])
@@ -32,18 +33,18 @@ def get_route(route_id: str, request: Request) -> Route:
 
 
 @router.put("/{route_id}", response_model=Route)
-def replace_route(route_id: str, body: RouteIn, request: Request) -> Route:
+def replace_route(route_id: str, body: RouteIn, request: Request, admin: Principal = Depends(admin_only)) -> Route:
     try:
-        route = service.replace(request.app.state.sessions, route_id, body)
+        route = service.replace(request.app.state.sessions, route_id, body, admin.token_id)
     except service.UnknownAgency:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "agency_code: no such agency") from None
+        raise invalid(("body", "agency_code"), "no such agency") from None
     if route is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such route")
     return route
 
 
 @router.delete("/{route_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_route(route_id: str, request: Request) -> Response:
-    if not service.delete(request.app.state.sessions, route_id):
+def delete_route(route_id: str, request: Request, admin: Principal = Depends(admin_only)) -> Response:
+    if not service.delete(request.app.state.sessions, route_id, admin.token_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such route")
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -6,6 +6,7 @@ import secrets
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from services.ingest.audit import service as audit
 from services.ingest.auth import Role, hash_token
 from services.ingest.models import ApiToken
 from shared.db import now
@@ -19,15 +20,19 @@ def issue(sessions: sessionmaker[Session], name: str, role: Role, agency_code: s
                    token_hash=hash_token(secret), created_by=created_by)
     with sessions.begin() as s:
         s.add(row)
+        audit.record(s, created_by, "token.create", "token", row.id, None,
+                     {"name": name, "role": role.value, "agency_code": agency_code})  # never the secret
     return row, secret
 
 
-def revoke(sessions: sessionmaker[Session], token_id: str) -> bool:
+def revoke(sessions: sessionmaker[Session], token_id: str, actor: str) -> bool:
     with sessions.begin() as s:
         row = s.get(ApiToken, token_id)
         if row is None or row.revoked_at is not None:
             return False
         row.revoked_at = now()
+        audit.record(s, actor, "token.revoke", "token", token_id, {"revoked_at": None},
+                     {"revoked_at": row.revoked_at.isoformat()})
         return True
 
 

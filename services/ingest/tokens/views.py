@@ -6,14 +6,15 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.ingest.agencies import service as agencies
+from services.ingest.errors import invalid
 from services.ingest.auth import Principal, Role, admin_only
 from services.ingest.tokens import service
+from shared.schemas import Strict
 
 router = APIRouter(prefix="/v1/tokens", tags=["tokens"])
 
 
-class TokenIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class TokenIn(Strict):
     name: str = Field(min_length=1, max_length=200)
     role: Role
     agency_code: str | None = Field(default=None, max_length=40)
@@ -42,7 +43,7 @@ class TokenCreated(TokenOut):
 def create_token(body: TokenIn, request: Request, principal: Principal = Depends(admin_only)) -> TokenCreated:
     sessions = request.app.state.sessions
     if body.agency_code and agencies.get(sessions, body.agency_code) is None:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "agency_code: no such agency")
+        raise invalid(("body", "agency_code"), "no such agency")
     row, secret = service.issue(sessions, body.name, body.role, body.agency_code, principal.token_id)
     return TokenCreated(id=row.id, name=row.name, role=row.role, agency_code=row.agency_code,
                         created_at=row.created_at, token=secret)
@@ -54,8 +55,8 @@ def list_tokens(request: Request) -> list[TokenOut]:
                      revoked_at=r.revoked_at) for r in service.list_all(request.app.state.sessions)]
 
 
-@router.delete("/{token_id}", status_code=status.HTTP_204_NO_CONTENT, dependencies=[Depends(admin_only)])
-def revoke_token(token_id: str, request: Request) -> Response:
-    if not service.revoke(request.app.state.sessions, token_id):
+@router.delete("/{token_id}", status_code=status.HTTP_204_NO_CONTENT)
+def revoke_token(token_id: str, request: Request, principal: Principal = Depends(admin_only)) -> Response:
+    if not service.revoke(request.app.state.sessions, token_id, principal.token_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such active token")
     return Response(status_code=status.HTTP_204_NO_CONTENT)
