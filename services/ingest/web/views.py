@@ -244,8 +244,11 @@ def install(app) -> None:
     from fastapi.staticfiles import StaticFiles
     from urllib.parse import quote
 
+    from services.ingest.web.admin import router as admin_router
+
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(router)
+    app.include_router(admin_router)
 
     @app.exception_handler(SignInRequired)
     async def to_sign_in(request: Request, _exc: SignInRequired):
