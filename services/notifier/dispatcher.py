@@ -47,6 +47,45 @@ def backoff_s(attempt: int, base: float = 0.5, cap: float = 60.0) -> float:
     return random.uniform(0, min(cap, base * 2 ** attempt))
 
 
+class SentRecorder:
+    """Stores handed-over sends in batches: one transaction for everything sent in the last few
+    milliseconds, since the database, not the providers, limits the rate otherwise. A send is
+    confirmed to its caller only once stored; a failed write is retried until the database takes
+    it, because from here on nothing may lead to sending again."""
+
+    def __init__(self, sessions: sessionmaker[Session], failover_after_s: float,
+                 max_batch: int = 200, linger_s: float = 0.01) -> None:
+        self.sessions, self.failover_after_s = sessions, failover_after_s
+        self.max_batch, self.linger_s = max_batch, linger_s
+        self._pending: list[tuple[str, str | None, asyncio.Future]] = []
+        self._wake = asyncio.Event()
+
+    async def record(self, alert_id: str, provider_id: str | None) -> None:
+        done = asyncio.get_running_loop().create_future()
+        self._pending.append((alert_id, provider_id, done))
+        self._wake.set()
+        await done
+
+    async def run(self) -> None:
+        while True:
+            await self._wake.wait()
+            await asyncio.sleep(self.linger_s)  # let the sends finishing now join this batch
+            batch, self._pending = self._pending[:self.max_batch], self._pending[self.max_batch:]
+            if not self._pending:
+                self._wake.clear()
+            while batch:
+                try:
+                    await run_db(ledger.mark_sent_many, self.sessions, [(a, p) for a, p, _ in batch],
+                                 self.failover_after_s)
+                    break
+                except Exception:
+                    log.exception("%d alerts sent, but recording them failed; retrying the record", len(batch))
+                    await asyncio.sleep(1.0)
+            for _, _, done in batch:
+                if not done.done():
+                    done.set_result(None)
+
+
 class Dispatcher:
     def __init__(self, settings: Settings, sessions: sessionmaker[Session], relay: OutboxRelay,
                  instance: str, concurrency: int = 32) -> None:
@@ -56,13 +95,22 @@ class Dispatcher:
         self.buckets = {"email": TokenBucket(settings.email_per_s, settings.email_per_s),
                         "sms": TokenBucket(settings.sms_per_s, 1.0)}  # paced: never a burst over the rate
         self.slots = asyncio.Semaphore(concurrency)
+        self._claim_at = max(1, concurrency // 4)  # free slots that make a claim worth a transaction
         self._wake = asyncio.Event()
         self._inflight: set[asyncio.Task] = set()
+        self.recorder = SentRecorder(sessions, settings.failover_after_s)
 
     def poke(self) -> None:
         self._wake.set()
 
     async def run(self) -> None:
+        recorder = asyncio.create_task(self.recorder.run(), name="sent-recorder")
+        try:
+            await self._dispatch()
+        finally:
+            recorder.cancel()
+
+    async def _dispatch(self) -> None:
         last_sweep = last_escalation = 0.0
         while True:
             try:
@@ -108,6 +156,8 @@ class Dispatcher:
         finally:
             self.slots.release()
             self.relay.poke()
+            if self.slots._value >= self._claim_at:  # enough room: claim the next batch now
+                self._wake.set()
 
     async def deliver(self, row: AlertSend) -> None:
         result = ScreeningResult.model_validate(row.result)
@@ -133,14 +183,7 @@ class Dispatcher:
             return
         # Handed over: from here on a failure must never lead to sending again, so the
         # record is retried until the database takes it.
-        while True:
-            try:
-                await run_db(ledger.mark_sent, self.sessions, row.id, sent.provider_id,
-                             self.settings.failover_after_s)
-                break
-            except Exception:
-                log.exception("alert %s: sent, but recording it failed; retrying the record", row.id)
-                await asyncio.sleep(1.0)
+        await self.recorder.record(row.id, sent.provider_id)
         log.info("alert %s sent by %s (attempt %d)", row.id, row.channel, row.attempts)
 
     async def close(self) -> None:

@@ -100,12 +100,19 @@ def claim_due(sessions: sessionmaker[Session], instance: str, limit: int) -> lis
 
 def mark_sent(sessions: sessionmaker[Session], aid: str, provider_id: str | None,
               failover_after_s: float | None = None) -> None:
+    mark_sent_many(sessions, [(aid, provider_id)], failover_after_s)
+
+
+def mark_sent_many(sessions: sessionmaker[Session], sent: list[tuple[str, str | None]],
+                   failover_after_s: float | None = None) -> None:
+    """Record handed-over sends, many in one transaction."""
+    provider_ids = dict(sent)
     with sessions.begin() as s:
-        row = s.get(AlertSend, aid)
-        row.status, row.provider_id, row.updated_at, row.last_error = "sent", provider_id, now(), ""
-        if row.channel == "sms" and failover_after_s:
-            row.failover_at = now() + timedelta(seconds=failover_after_s)  # cleared on "delivered"
-        _announce(s, row, AlertStatus.sent)
+        for row in s.scalars(select(AlertSend).where(AlertSend.id.in_(list(provider_ids))).order_by(AlertSend.id)):
+            row.status, row.provider_id, row.updated_at, row.last_error = "sent", provider_ids[row.id], now(), ""
+            if row.channel == "sms" and failover_after_s:
+                row.failover_at = now() + timedelta(seconds=failover_after_s)  # cleared on "delivered"
+            _announce(s, row, AlertStatus.sent)
 
 
 def mark_retry(sessions: sessionmaker[Session], aid: str, reason: str, delay_s: float) -> bool:
