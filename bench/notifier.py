@@ -1,6 +1,6 @@
 """Notifier throughput against local servers (real aiosmtpd, Twilio-compatible server + real SDK).
 
-    python bench/notifier.py [--emails 2000] [--sms 100] [--sms-rate 20]
+    python bench/notifier.py [--emails 4000] [--sms 100] [--sms-rate 20] [--database-url postgresql://...]
 
 Starts the system (tests/harness.py), then publishes screening results straight onto
 matches.v1: one email-only agency for the email run, one SMS-only agency for the SMS run.
@@ -43,14 +43,15 @@ async def publish(bootstrap: str, category: str, count: int, sent_at: dict[str, 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--emails", type=int, default=2000)
+    parser.add_argument("--emails", type=int, default=4000)
     parser.add_argument("--sms", type=int, default=100)
     parser.add_argument("--sms-rate", type=float, default=20)
+    parser.add_argument("--database-url", default=None, help="default: a fresh SQLite file")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="waspada-bench-notifier-"))
     sinks = start_sinks(folder / "sinks")
     sinks.sms.deliver_status = ""  # no callbacks: measure sending
-    stack = Stack(folder / "home", f"sqlite:///{folder / 'bench.db'}", sinks,
+    stack = Stack(folder / "home", args.database_url or f"sqlite:///{folder / 'bench.db'}", sinks,
                   extra_env={"WASPADA_SMS_PER_S": str(args.sms_rate), "WASPADA_EMAIL_PER_S": "100000"})
     try:
         stack.start()
