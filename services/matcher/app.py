@@ -106,23 +106,26 @@ class Matcher:
 
     async def retro_screen_loop(self) -> None:
         """Re-screen recent reports for every batch of changed entries gathered meanwhile."""
+        claimed: set[str] = set()  # won by this worker but not re-screened yet (after a failure)
         while True:
             await self.retro_wakeup.wait()
             self.retro_wakeup.clear()
             changed, self.retro_pending = self.retro_pending, {}
             try:
-                claimed = await run_db(service.claim_retro_screens, self.sessions, changed, self.instance)
+                if changed:
+                    claimed |= await run_db(service.claim_retro_screens, self.sessions, changed, self.instance)
                 found = await run_db(service.retro_screen, self.sessions, self.index, claimed,
                                      self.settings.retro_screen_days)
             except Exception:
                 log.exception("retro-screening failed; will retry")
-                self.retro_pending = {**changed, **self.retro_pending}
+                self.retro_pending = {k: v for k, v in changed.items() if k not in claimed} | self.retro_pending
                 self.retro_wakeup.set()
                 await asyncio.sleep(1.0)
                 continue
             if found:
                 log.info("retro-screening of %d changed entries found %d new report matches", len(claimed), found)
                 self.relay.poke()
+            claimed = set()
 
 
 def create_app(settings: Settings) -> faust.App:

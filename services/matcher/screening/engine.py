@@ -135,9 +135,11 @@ class ScreeningEngine:
         for options in reach.values():
             options.sort(reverse=True)
         weights = [self.index.weight(t) for t in tokens]
+        whole_query = sum(weights)
         results: dict[int, tuple[NameRecord, float]] = {}
         for name in self._candidates(alignment):
-            score = self._name_score(tokens, weights, key.form, reach, name, in_text=query_tokens is not None)
+            score = self._name_score(tokens, weights, key.form, reach, name, in_text=query_tokens is not None,
+                                     whole_query=whole_query)
             if kind is not None and name.entry.kind != kind:
                 score *= 0.9  # a person named in the agency field (or the reverse) still counts
             if score > 0.5:
@@ -180,15 +182,14 @@ class ScreeningEngine:
         return short
 
     def _name_score(self, query: tuple[str, ...], query_weights: list[float], query_form: str | None,
-                    reach: dict[str, list[tuple[float, int]]], name: NameRecord, in_text: bool = False) -> float:
-        weight = self.index.weight
+                    reach: dict[str, list[tuple[float, int]]], name: NameRecord, in_text: bool = False,
+                    whole_query: float | None = None) -> float:
+        entry_weights, total_entry = self.index.name_weights(name)
         used: set[int] = set()
-        matched_entry = total_entry = 0.0
+        matched_entry = 0.0
         distinctive_hit = False
         unmatched_entry = 0
-        for e_token in name.tokens:
-            w = weight(e_token)
-            total_entry += w
+        for e_token, w in zip(name.tokens, entry_weights):
             for sim, position in reach.get(e_token, ()):
                 if position not in used:  # each query word explains one listed word
                     used.add(position)
@@ -199,10 +200,11 @@ class ScreeningEngine:
                 unmatched_entry += 1
         if in_text and used:  # the name is the run of the window that matched, not the whole window
             low, high = min(used), max(used)
-            span = range(low, high + 1)
+            span_length = high - low + 1
+            total_query = sum(query_weights[low:high + 1])
         else:
-            span = range(len(query))
-        total_query = sum(query_weights[i] for i in span)
+            span_length = len(query)
+            total_query = whole_query if whole_query is not None else sum(query_weights)
         matched_query = sum(query_weights[i] for i in used)
         recall = matched_entry / total_entry if total_entry else 0.0
         precision = matched_query / total_query if total_query else 0.0
@@ -214,7 +216,7 @@ class ScreeningEngine:
             # An extra word in a firm's name is usually another firm ("Rajawali Mandiri Perkasa"
             # is not "Rajawali Perkasa"), unless it is a town or "cabang" (weighted near zero).
             score = recall * precision
-        if unmatched_entry and len(used) < len(span):
+        if unmatched_entry and len(used) < span_length:
             score *= 0.5  # a different word on both sides: another firm or person
         elif unmatched_entry and not distinctive_hit:
             score *= 0.6  # only common words agree and the listed name has more

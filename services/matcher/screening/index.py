@@ -26,6 +26,10 @@ class NameRecord:
     tokens: tuple[str, ...]
     form: str | None
     alive: bool = True
+    # This name's token weights and their sum, valid while `generation` is the index's.
+    weights: tuple[float, ...] = ()
+    total: float = 0.0
+    generation: int = -1
 
 
 @dataclass(slots=True, eq=False)
@@ -51,6 +55,7 @@ class WatchlistIndex:
         self.live_names = 0
         self.short_postings: dict[str, set[NameRecord]] = {}  # names of 1-2 tokens, by token
         self._weights: dict[str, float] = {}  # IDF cache, emptied by every change
+        self.generation = 0  # grows with every change: per-name weight caches go stale
 
     # ------------------------------------------------------------------ updates
 
@@ -77,6 +82,7 @@ class WatchlistIndex:
                             self.neighbours.setdefault(variant, set()).add(token)
                 posting.add(name)
         self._weights.clear()
+        self.generation += 1
         for feature, values, to_key in (("phones", entry.phones, phone_key),
                                         ("license_numbers", entry.license_numbers, licence_key),
                                         ("social_handles", entry.social_handles, handle_key),
@@ -93,6 +99,7 @@ class WatchlistIndex:
         if record is None:
             return
         self._weights.clear()
+        self.generation += 1
         for name in record.names:
             name.alive = False
             self.live_names -= 1
@@ -136,6 +143,13 @@ class WatchlistIndex:
             idf *= PLACE_FACTOR
         self._weights[token] = idf
         return idf
+
+    def name_weights(self, name: NameRecord) -> tuple[tuple[float, ...], float]:
+        if name.generation != self.generation:
+            name.weights = tuple(self.weight(t) for t in name.tokens)
+            name.total = sum(name.weights)
+            name.generation = self.generation
+        return name.weights, name.total
 
     def similar_tokens(self, token: str) -> list[tuple[str, float]]:
         """Vocabulary tokens equal to this one (1.0) or one edit away (0.9)."""
