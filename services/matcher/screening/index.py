@@ -56,6 +56,8 @@ class WatchlistIndex:
         self.short_postings: dict[str, set[NameRecord]] = {}  # names of 1-2 tokens, by token
         self._weights: dict[str, float] = {}  # IDF cache, emptied by every change
         self.generation = 0  # grows with every change: per-name weight caches go stale
+        self._similar: dict[str, list[tuple[str, float]]] = {}
+        self._similar_generation = 0
 
     # ------------------------------------------------------------------ updates
 
@@ -152,7 +154,19 @@ class WatchlistIndex:
         return name.weights, name.total
 
     def similar_tokens(self, token: str) -> list[tuple[str, float]]:
-        """Vocabulary tokens equal to this one (1.0) or one edit away (0.9)."""
+        """Vocabulary tokens equal to this one (1.0) or one edit away (0.9). Cached until the
+        watchlist changes: the same words come back in report after report."""
+        if self._similar_generation != self.generation:
+            self._similar.clear()
+            self._similar_generation = self.generation
+        found = self._similar.get(token)
+        if found is None:
+            if len(self._similar) > 200_000:
+                self._similar.clear()
+            found = self._similar[token] = self._similar_tokens(token)
+        return found
+
+    def _similar_tokens(self, token: str) -> list[tuple[str, float]]:
         found = [(token, 1.0)] if token in self.postings else []
         if len(token) >= MIN_FUZZY_LEN:
             candidates: set[str] = set()

@@ -25,6 +25,8 @@ class NameKey:
 
 def fold(text: str) -> str:
     """Lower case, no accents, ASCII only."""
+    if text.isascii():  # most reports: skip the per-character pass
+        return text.lower()
     text = unicodedata.normalize("NFKD", text)
     return "".join(c for c in text if not unicodedata.combining(c)).lower()
 
