@@ -102,3 +102,16 @@ def test_indicators_are_explained_with_source_and_drive_categories():
     assert result.risk_level == "urgent"
     assert {"watchlist_match", "unlicensed_agency", "minor", "visa_misuse", "high_risk"} <= set(result.categories)
     assert engine().screen(ReportContent(ad_text="Lowongan pabrik resmi, gaji UMR")).risk_level == "low"
+
+
+def test_blocking_at_scale_keeps_exact_names_of_common_words_and_nicknames():
+    """With thousands of names sharing a query's words, blocking switches to cheaper paths
+    (exact word sets; nickname bound): the names that can match are still found."""
+    crowd = [WatchlistEntry(id=f"c{i}", kind="agency", name=f"PT Jaya Abadi Sentosa {i}") for i in range(6000)]
+    people = [WatchlistEntry(id=f"p{i}", kind="person", name=f"Parman Wiryo{i}") for i in range(300)]
+    e = ScreeningEngine([*crowd, *people,
+                         WatchlistEntry(id="exact", kind="agency", name="PT Jaya Abadi Sentosa"),
+                         WatchlistEntry(id="nick", kind="person", name="Suparman Hadi", aliases=["Parman"])])
+    assert "exact" in ids(e.screen(ReportContent(agency_names=["PT Jaya Abadi Sentosa"])))
+    assert ids(e.screen(ReportContent(recruiter_names=["Parman"]))) == ["nick"]
+    assert "c17" in ids(e.screen(ReportContent(agency_names=["PT Jaya Abadi Sentosa 17"])))

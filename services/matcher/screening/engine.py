@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
+from itertools import combinations
 
 from services.matcher.screening.identifiers import (
     handle_key, handles_in_text, licence_candidates_in_text, licence_key, phone_key, phones_in_text,
@@ -30,6 +31,7 @@ from shared.suppression import suppression_key
 
 DEFAULT_THRESHOLD = 0.80
 MAX_CANDIDATES = 100  # per name query, after blocking
+HUGE_GROUP = 5_000  # names holding a query word before the blocking switches to exact word sets
 SMALL_GROUPS = 30
 IDENTIFIER_SCORES = {"phone": 0.97, "licence": 0.95, "handle": 0.90, "url": 0.90}
 TEXT_WINDOW = 5  # tokens after a company form or honorific read as a possible name
@@ -154,34 +156,40 @@ class ScreeningEngine:
         """Block: names holding the query's rarest words; for common words only, names holding
         two of them. Never a scan of the watchlist."""
         postings = self.index.postings
-        groups = []
+        groups = []  # (how many names, their posting sets, the aligned tokens), without copying sets
         for matches in alignment.values():
-            if len(matches) == 1:
-                posting = postings.get(matches[0][0])
-            else:
-                posting = set()
-                for token, _ in matches:
-                    posting |= postings.get(token, set())
-            if posting:
-                groups.append((posting, matches))
+            sets = [postings[token] for token, _ in matches if token in postings]
+            if sets:
+                groups.append((sum(len(p) for p in sets), sets, matches))
         if not groups:
             return set()
-        groups.sort(key=lambda g: len(g[0]))
-        if len(groups[0][0]) <= MAX_CANDIDATES:
+        groups.sort(key=lambda g: g[0])
+        if groups[0][0] <= MAX_CANDIDATES:
             # A listed name without the query's rarest word loses most of its precision, so the
             # rarest word's names suffice; the next word's join in when both are few (a typo the
             # neighbourhood missed, or the rarest word being an addition).
-            candidates = set(groups[0][0])
-            if len(groups) > 1 and len(candidates) + len(groups[1][0]) <= SMALL_GROUPS:
-                candidates |= groups[1][0]
+            candidates = set().union(*groups[0][1])
+            if len(groups) > 1 and len(candidates) + groups[1][0] <= SMALL_GROUPS:
+                candidates = candidates.union(*groups[1][1])
             return candidates
         if len(groups) >= 2:  # only common words: names holding two of them
-            return groups[0][0] & groups[1][0]
+            if groups[0][0] > HUGE_GROUP:
+                # Words so common that walking their names costs more than the search: only
+                # names made of the query's own words can score here (an extra common word
+                # sinks a name when nothing distinctive agrees), so look those up directly.
+                words = sorted({token for _, _, matches in groups for token, sim in matches if sim == 1.0})
+                found: set[NameRecord] = set()
+                for size in (len(words), len(words) - 1):
+                    for subset in combinations(words, size) if size >= 2 else ():
+                        found.update(self.index.names_with_tokens(subset))
+                return found
+            smaller, larger = groups[0][1], groups[1][1]
+            return {name for posting in smaller for name in posting if any(name in p for p in larger)}
         # One common word alone can only be a short name (a mononym or nickname), and only one
         # in which that word carries most of the weight: a score above 0.5 needs recall above
         # 0.5, and this word is all the query can explain (an exact bound, not a heuristic).
         short = set()
-        for token, sim in groups[0][1]:
+        for token, sim in groups[0][2]:
             explained = 2 * sim * self.index.weight(token)
             for name in self.index.short_postings.get(token, ()):
                 if explained > self.index.name_weights(name)[1]:

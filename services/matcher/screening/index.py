@@ -41,6 +41,10 @@ class EntryRecord:
     keys: list[tuple[str, str, str]]  # (feature, key, original value) for identifier maps
 
 
+def token_set(tokens) -> tuple[str, ...]:
+    return tuple(sorted(set(tokens)))
+
+
 def deletions(token: str) -> set[str]:
     return {token[:i] + token[i + 1:] for i in range(len(token))}
 
@@ -54,6 +58,9 @@ class WatchlistIndex:
             "phones": {}, "license_numbers": {}, "social_handles": {}, "urls": {}}
         self.live_names = 0
         self.short_postings: dict[str, set[NameRecord]] = {}  # names of 1-2 tokens, by token
+        # sorted distinct tokens -> the name (or a list of the names, when several share them):
+        # one object per key, not a set, since almost every key has one name
+        self.by_token_set: dict[tuple[str, ...], NameRecord | list[NameRecord]] = {}
         self._weights: dict[str, float] = {}  # IDF cache, emptied by every change
         self.generation = 0  # grows with every change: per-name weight caches go stale
         self._similar: dict[str, list[tuple[str, float]]] = {}
@@ -75,6 +82,7 @@ class WatchlistIndex:
             if len(set(name.tokens)) <= 2:
                 for token in set(name.tokens):
                     self.short_postings.setdefault(token, set()).add(name)
+            self._add_token_set(name)
             for token in set(name.tokens):
                 posting = self.postings.get(token)
                 if posting is None:
@@ -105,6 +113,7 @@ class WatchlistIndex:
         for name in record.names:
             name.alive = False
             self.live_names -= 1
+            self._remove_token_set(name)
             for token in set(name.tokens):
                 short = self.short_postings.get(token)
                 if short is not None:
@@ -128,6 +137,30 @@ class WatchlistIndex:
             holders[:] = [h for h in holders if h[0] is not record]
             if not holders:
                 self.identifiers[feature].pop(key, None)
+
+    def _add_token_set(self, name: NameRecord) -> None:
+        key = token_set(name.tokens)
+        held = self.by_token_set.get(key)
+        if held is None:
+            self.by_token_set[key] = name
+        elif isinstance(held, list):
+            held.append(name)
+        else:
+            self.by_token_set[key] = [held, name]
+
+    def _remove_token_set(self, name: NameRecord) -> None:
+        key = token_set(name.tokens)
+        held = self.by_token_set.get(key)
+        if held is name:
+            del self.by_token_set[key]
+        elif isinstance(held, list):
+            held[:] = [n for n in held if n is not name]
+            if len(held) == 1:
+                self.by_token_set[key] = held[0]
+
+    def names_with_tokens(self, tokens: tuple[str, ...]) -> list[NameRecord]:
+        held = self.by_token_set.get(tokens)
+        return [] if held is None else held if isinstance(held, list) else [held]
 
     # ------------------------------------------------------------------ lookups
 
