@@ -31,6 +31,7 @@ from shared.suppression import suppression_key
 
 DEFAULT_THRESHOLD = 0.80
 MAX_CANDIDATES = 100  # per name query, after blocking
+MAX_MERGED_WINDOW = 12  # tokens: evidence quotes the window, so it stays a short excerpt
 HUGE_GROUP = 5_000  # names holding a query word before the blocking switches to exact word sets
 SMALL_GROUPS = 30
 IDENTIFIER_SCORES = {"phone": 0.97, "licence": 0.95, "handle": 0.90, "url": 0.90}
@@ -284,7 +285,7 @@ class ScreeningEngine:
             elif token in self.index.postings and len(self.index.postings[token]) <= 50 \
                     and self.index.weight(token) >= 1.0:
                 windows.add((max(0, i - 3), min(len(tokens), i + 4)))
-        for start, end in windows:
+        for start, end in _merge_overlapping(windows):
             window = tokens[start:end]
             if not window:
                 continue
@@ -294,6 +295,19 @@ class ScreeningEngine:
                 shown = " ".join(words[start:end]) if len(words) == len(tokens) else " ".join(window)
                 note(name.entry, "text_name", Evidence.model_construct(field="ad_text", report_value=shown, entry_value=name.original,
                                                        method="text_name", score=round(score * 0.95, 4)))
+
+
+def _merge_overlapping(windows: set[tuple[int, int]]) -> list[tuple[int, int]]:
+    """One query for windows that overlap (two rare words of one name, a company form before
+    it): the same names would be scored twice. A name's score looks only at the run of the
+    window it matched, so a longer window does not dilute it."""
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(windows):
+        if merged and start < merged[-1][1] and max(merged[-1][1], end) - merged[-1][0] <= MAX_MERGED_WINDOW:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
 
 
 def _keep_best_explanations(found: dict[str, _Found], margin: float = 0.05) -> None:
