@@ -53,9 +53,7 @@ class WatchlistIndex:
     def __init__(self) -> None:
         self.entries: dict[str, EntryRecord] = {}
         self.postings: dict[str, set[NameRecord]] = {}
-        # deletion variant -> the vocabulary token holding it (a str), or a set of them when
-        # several do: most variants belong to one token, and a set for each cost ~200 bytes
-        self.neighbours: dict[str, str | set[str]] = {}
+        self.neighbours: dict[str, set[str]] = {}  # deletion variant -> vocabulary tokens
         self.identifiers: dict[str, dict[str, list[tuple[EntryRecord, str]]]] = {
             "phones": {}, "license_numbers": {}, "social_handles": {}, "urls": {}}
         self.live_names = 0
@@ -91,13 +89,7 @@ class WatchlistIndex:
                     posting = self.postings[token] = set()
                     if len(token) >= MIN_FUZZY_LEN:
                         for variant in deletions(token) | {token}:
-                            held = self.neighbours.get(variant)
-                            if held is None:
-                                self.neighbours[variant] = token
-                            elif isinstance(held, set):
-                                held.add(token)
-                            elif held != token:
-                                self.neighbours[variant] = {held, token}
+                            self.neighbours.setdefault(variant, set()).add(token)
                 posting.add(name)
         self._weights.clear()
         self.generation += 1
@@ -135,13 +127,11 @@ class WatchlistIndex:
                         del self.postings[token]
                         if len(token) >= MIN_FUZZY_LEN:
                             for variant in deletions(token) | {token}:
-                                held = self.neighbours.get(variant)
-                                if held == token:
-                                    del self.neighbours[variant]
-                                elif isinstance(held, set):
-                                    held.discard(token)
-                                    if len(held) == 1:
-                                        self.neighbours[variant] = next(iter(held))
+                                tokens = self.neighbours.get(variant)
+                                if tokens is not None:
+                                    tokens.discard(token)
+                                    if not tokens:
+                                        del self.neighbours[variant]
         for feature, key, _ in record.keys:
             holders = self.identifiers[feature].get(key, [])
             holders[:] = [h for h in holders if h[0] is not record]
@@ -214,11 +204,7 @@ class WatchlistIndex:
         if len(token) >= MIN_FUZZY_LEN:
             candidates: set[str] = set()
             for variant in deletions(token) | {token}:
-                held = self.neighbours.get(variant)
-                if isinstance(held, str):
-                    candidates.add(held)
-                elif held:
-                    candidates |= held
+                candidates |= self.neighbours.get(variant, set())
             candidates.discard(token)
             found += [(c, 0.9) for c in candidates if _one_edit(token, c)]
         return found
