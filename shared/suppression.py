@@ -6,7 +6,7 @@ import re
 import unicodedata
 from functools import lru_cache
 
-import phonenumbers
+from shared.phones import phone_key
 
 _PHONE_LIKE = re.compile(r"^[\d+()\-./\s]{8,}$")
 
@@ -15,15 +15,8 @@ _PHONE_LIKE = re.compile(r"^[\d+()\-./\s]{8,}$")
 def suppression_key(value: str) -> str:
     """A phone number as E.164 whatever its spelling; anything else folded (case, accents,
     punctuation, spacing), so "PT. Maju-Jaya" and "pt maju jaya" are one key."""
-    if _PHONE_LIKE.match(value):
-        digits = re.sub(r"\D", "", value)
-        candidate = "+" + digits if value.strip().startswith("+") or digits.startswith("62") else digits
-        try:
-            number = phonenumbers.parse(candidate, "ID")
-            if phonenumbers.is_possible_number(number):
-                return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-        except phonenumbers.NumberParseException:
-            pass
+    if _PHONE_LIKE.match(value) and (key := phone_key(value)):
+        return key
     folded = unicodedata.normalize("NFKD", value)
     folded = "".join(c for c in folded if not unicodedata.combining(c)).casefold()
     return " ".join(re.findall(r"\w+", folded))[:300]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from xml.sax.saxutils import escape
 
-import phonenumbers
 from fastapi import APIRouter, HTTPException, Request, Response, status
 from sqlalchemy import select
 from twilio.request_validator import RequestValidator
@@ -12,6 +11,7 @@ from twilio.request_validator import RequestValidator
 from services.ingest.alerts import service as alerts
 from shared.alert_refs import case_ref, parse_ack_reply
 from shared.models import AgencyRow
+from shared.phones import phone_key
 
 from shared.db import now
 from shared.outbox import enqueue
@@ -53,13 +53,13 @@ async def twilio_inbound(request: Request) -> Response:
     reply comes from a number of the agency the alert went to."""
     form = await verified_form(request)
     code = parse_ack_reply(form.get("Body", ""))
-    sender = phone_e164(form.get("From", ""))
+    sender = phone_key(form.get("From", ""))
     reply = "Kode tidak dikenal. Balas: OK <kode>"
     if code and sender:
         sessions = request.app.state.sessions
         with sessions() as s:
             agencies = {a.code for a in s.scalars(select(AgencyRow))
-                        if sender in {phone_e164(p) for p in a.phones}}
+                        if sender in {phone_key(p) for p in a.phones}}
         alert = alerts.find_by_ack_code(sessions, code, agencies) if agencies else None
         if alert is not None:
             alerts.acknowledge(sessions, alert, "sms")
@@ -68,10 +68,3 @@ async def twilio_inbound(request: Request) -> Response:
     twiml = f'<?xml version="1.0" encoding="UTF-8"?><Response><Message>{escape(reply)}</Message></Response>'
     return Response(content=twiml, media_type="application/xml")
 
-
-def phone_e164(value: str) -> str | None:
-    try:
-        number = phonenumbers.parse(value, "ID")
-    except phonenumbers.NumberParseException:
-        return None
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)

@@ -9,8 +9,8 @@ from urllib.parse import urlsplit
 import phonenumbers
 
 from services.matcher.screening.normalize import fold
+from shared.phones import WA_LINK, phone_key  # noqa: F401 - phone_key: screening imports it from here
 
-_WA_LINK = re.compile(r"(?:wa\.me|api\.whatsapp\.com/send\?phone=|whatsapp\.com/send/\?phone=)/?\+?(\d{8,15})", re.I)
 _BARE_62 = re.compile(r"(?<!\d)62[\s\-.]?8[\d\s\-.]{7,14}\d(?!\d)")
 _HANDLE_IN_TEXT = re.compile(r"(?<![\w@.])@([a-z0-9_](?:[a-z0-9_.]{1,28}[a-z0-9_]))", re.I)
 _URL_IN_TEXT = re.compile(r"(?:https?://)?(?:www\.)?((?:[a-z0-9-]+\.)+[a-z]{2,24})(/[^\s\"'<>()]*)?", re.I)
@@ -20,34 +20,12 @@ _SOCIAL_HOSTS = {"instagram.com", "tiktok.com", "facebook.com", "fb.com", "twitt
 _NOT_DOMAINS = {"pt", "cv", "ud", "no", "jl", "rp"}
 
 
-@lru_cache(maxsize=200_000)
-def phone_key(value: str) -> str | None:
-    """E.164 for a valid number written in any common form, else None."""
-    wa = _WA_LINK.search(value)
-    if wa:
-        value = "+" + wa.group(1)
-    digits = re.sub(r"\D", "", value)
-    if value.strip().startswith("+"):
-        candidate = "+" + digits
-    elif digits.startswith("62") and len(digits) >= 10:
-        candidate = "+" + digits
-    else:
-        candidate = digits
-    try:
-        number = phonenumbers.parse(candidate, "ID")
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_possible_number(number):
-        return None
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-
-
 def phones_in_text(text: str) -> list[tuple[str, str]]:
     """(as written, E.164) for every phone number in free text."""
     found: dict[str, str] = {}
     for match in phonenumbers.PhoneNumberMatcher(text, "ID", leniency=phonenumbers.Leniency.POSSIBLE):
         found.setdefault(phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.E164), match.raw_string)
-    for pattern in (_WA_LINK, _BARE_62):
+    for pattern in (WA_LINK, _BARE_62):
         for match in pattern.finditer(text):
             key = phone_key(match.group(0))
             if key:
