@@ -98,11 +98,6 @@ def claim_due(sessions: sessionmaker[Session], instance: str, limit: int) -> lis
             AlertSend.status == "sending").order_by(AlertSend.priority, AlertSend.next_attempt_at)))
 
 
-def mark_sent(sessions: sessionmaker[Session], aid: str, provider_id: str | None,
-              failover_after_s: float | None = None) -> None:
-    mark_sent_many(sessions, [(aid, provider_id)], failover_after_s)
-
-
 def mark_sent_many(sessions: sessionmaker[Session], sent: list[tuple[str, str | None]],
                    failover_after_s: float | None = None) -> None:
     """Record handed-over sends, many in one transaction."""

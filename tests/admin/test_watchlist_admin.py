@@ -76,28 +76,28 @@ def _records(text: str) -> list[list[str]]:
     return list(csv.reader(io.StringIO(text)))[1:]
 
 
-def _report_matches(stack, operator, body: dict, entry_id: str, expect: bool, timeout_s: float = 40) -> dict:
-    """Submit a report and wait until it is screened; assert whether entry_id matched."""
+def _screened(operator, body: dict, timeout_s: float = 40) -> dict:
+    """Submit a report and return its view once it is screened."""
     report_id = operator.post("/v1/reports", json=body).json()["id"]
+    return wait_for(lambda: (v := operator.get(f"/v1/reports/{report_id}").json())["screened_at"] and v,
+                    timeout_s, what="screening")
 
-    def screened():
-        view = operator.get(f"/v1/reports/{report_id}").json()
-        return view if view["screened_at"] else None
 
-    view = wait_for(screened, timeout_s, what="screening")
-    matched = entry_id in {m["entry_id"] for m in view["matches"]}
-    assert matched == expect, view["matches"]
+def _matches(view: dict, entry_id: str) -> bool:
+    return entry_id in {m["entry_id"] for m in view["matches"]}
+
+
+def _report_matches(stack, operator, body: dict, entry_id: str, expect: bool) -> dict:
+    """Submit a report and wait until it is screened; assert whether entry_id matched."""
+    view = _screened(operator, body)
+    assert _matches(view, entry_id) == expect, view["matches"]
     return view
 
 
 def _wait_until_matcher_sees(stack, operator, body, entry_id, expect: bool):
     """Watchlist changes reach the matcher through Kafka; probe until the change is applied."""
-    def probe():
-        report_id = operator.post("/v1/reports", json=body).json()["id"]
-        view = wait_for(lambda: (v := operator.get(f"/v1/reports/{report_id}").json())["screened_at"] and v, 30,
-                        what="screening")
-        return (entry_id in {m["entry_id"] for m in view["matches"]}) == expect
-    wait_for(probe, 60, interval_s=0.5, what=f"matcher to see {entry_id} {'listed' if expect else 'not listed'}")
+    wait_for(lambda: _matches(_screened(operator, body, 30), entry_id) == expect, 60, interval_s=0.5,
+             what=f"matcher to see {entry_id} {'listed' if expect else 'not listed'}")
 
 
 def test_retire_and_dispute(stack):

@@ -80,10 +80,11 @@ def _entry_body(form) -> dict:
     return body
 
 
-def _entry_form(request, signed, body: dict, errors: dict, entry_id: str | None, code: int = 200) -> HTMLResponse:
+def _entry_form(request, signed, body: dict, errors: dict, entry_id: str | None, code: int = 200,
+                **extra) -> HTMLResponse:
     return render(request, "admin/entry_form.html", {
         "body": body, "errors": errors, "entry_id": entry_id, "kinds": [k.value for k in EntryKind],
-        "statuses": [s.value for s in EntryStatus], "lists": ENTRY_LISTS}, status_code=code, signed=signed)
+        "statuses": [s.value for s in EntryStatus], "lists": ENTRY_LISTS, **extra}, status_code=code, signed=signed)
 
 
 @router.get("/watchlist/new")
@@ -114,12 +115,8 @@ def entry_page(entry_id: str, request: Request, signed=Depends(admin_page)) -> H
     entry = watchlist.get(request.app.state.sessions, entry_id)
     if entry is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
-    body = entry.model_dump(mode="json")
-    disputes = watchlist.list_disputes(request.app.state.sessions, entry_id)
-    return render(request, "admin/entry_form.html", {
-        "body": body, "errors": {}, "entry_id": entry_id, "kinds": [k.value for k in EntryKind],
-        "statuses": [s.value for s in EntryStatus], "lists": ENTRY_LISTS, "version": entry.version,
-        "disputes": disputes}, signed=signed)
+    return _entry_form(request, signed, entry.model_dump(mode="json"), {}, entry_id, version=entry.version,
+                       disputes=watchlist.list_disputes(request.app.state.sessions, entry_id))
 
 
 @router.post("/watchlist/{entry_id}")

@@ -198,8 +198,8 @@ class ScreeningEngine:
         return short
 
     def _name_score(self, query: tuple[str, ...], query_weights: list[float], query_form: str | None,
-                    reach: dict[str, list[tuple[float, int]]], name: NameRecord, in_text: bool = False,
-                    whole_query: float | None = None) -> float:
+                    reach: dict[str, list[tuple[float, int]]], name: NameRecord, in_text: bool,
+                    whole_query: float) -> float:
         entry_weights, total_entry = self.index.name_weights(name)
         used: set[int] = set()
         matched_entry = 0.0
@@ -220,7 +220,7 @@ class ScreeningEngine:
             total_query = sum(query_weights[low:high + 1])
         else:
             span_length = len(query)
-            total_query = whole_query if whole_query is not None else sum(query_weights)
+            total_query = whole_query
         matched_query = sum(query_weights[i] for i in used)
         recall = matched_entry / total_entry if total_entry else 0.0
         precision = matched_query / total_query if total_query else 0.0
