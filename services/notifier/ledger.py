@@ -38,10 +38,24 @@ def _announce(s: Session, row: AlertSend, status: AlertStatus, detail: str = "")
 URGENT = {RiskLevel.high, RiskLevel.urgent}
 
 
+def _arm_raised_urgency(s: Session, raised: dict[str, ScreeningResult], escalate_after_s: float) -> None:
+    """A later result for the same report made an SMS alert urgent (a match found by
+    re-screening a moment after the report came in): its acknowledgement timer starts now,
+    as it would have had the first result been urgent. Once armed, never re-armed."""
+    if not raised:
+        return
+    for row in s.scalars(select(AlertSend).where(AlertSend.id.in_(list(raised)))):
+        if row.acknowledged_at is None and row.escalate_at is None \
+                and RiskLevel(row.result.get("risk_level", "low")) not in URGENT:
+            row.result = raised[row.id].model_dump(mode="json")
+            row.escalate_at = now() + timedelta(seconds=escalate_after_s)
+
+
 def record_planned(sessions: sessionmaker[Session], planned: list[tuple[ScreeningResult, PlannedAlert]],
                    deadline_s: float, step: int = 0, escalate_after_s: float | None = None) -> list[str]:
     """Write ledger rows for alerts not yet in it (one transaction for the batch); returns the
-    new alert ids. A key already present (a redelivery, an earlier screening) is left alone."""
+    new alert ids. A key already present (a redelivery, an earlier screening) is not sent again;
+    only its escalation timer starts if the new result made it urgent."""
     rows = {}
     for result, alert in planned:
         aid = alert_id(result.report_id, alert.agency.code, alert.channel.value, step)
@@ -68,6 +82,10 @@ def record_planned(sessions: sessionmaker[Session], planned: list[tuple[Screenin
                 s.add(row)
                 _announce(s, row, AlertStatus.queued)
                 created.append(aid)
+            if escalate_after_s:
+                _arm_raised_urgency(s, {aid: result for aid, (result, alert) in rows.items()
+                                        if aid in existing and alert.channel == AlertChannel.sms
+                                        and result.risk_level in URGENT}, escalate_after_s)
         return created
     except IntegrityError:  # another worker wrote some of the same keys first
         if len(rows) == 1:

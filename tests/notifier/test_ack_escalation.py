@@ -97,3 +97,21 @@ def test_failed_alerts_are_listed_for_admins(stack):
                                if a["report_id"] == report_id], 30, what="the failed alert in GET /v1/alerts")
     assert failed[0]["agency"] == agency["code"] and "21610" in failed[0]["detail"]
     assert stack.client(stack.token("operator")).get("/v1/alerts").status_code == 403
+
+
+def test_alert_made_urgent_by_a_later_match_escalates(stack):
+    """The report arrives first (minors, no listed recruiter yet: not urgent); the recruiter is
+    listed a moment later and re-screening makes the same alert urgent: its timer starts then."""
+    agency = _agency(stack, phones=2)
+    name = f"Calo Anak {uuid.uuid4().hex[:5]}"
+    report_id = stack.api.post("/v1/reports", json={"channel": "hotline", "recruiter_names": [name],
+                                                    "victims": {"count": 1, "minors": True}}).json()["id"]
+    first = wait_for(lambda: [a for a in _alerts(stack, report_id, agency["code"]) if a["step"] == 0], 30,
+                     what="the first alert")
+    assert stack.api.get(f"/v1/reports/{report_id}").json()["risk_level"] not in ("high", "urgent")
+    stack.api.post("/v1/watchlist/entries", json={"kind": "person", "name": name}).raise_for_status()
+    wait_for(lambda: stack.api.get(f"/v1/reports/{report_id}").json()["risk_level"] in ("high", "urgent"), 30,
+             what="the re-screening match")
+    escalation = wait_for(lambda: _sms_to(stack, agency["phones"][1]), 30, what="escalation to the deputy")
+    assert "ESKALASI 1" in escalation[0]["form"]["Body"]
+    assert len(_sms_to(stack, agency["phones"][0])) == 1 and first[0]["step"] == 0, "the first SMS is not repeated"
