@@ -40,9 +40,9 @@ def generate(n: int, reports: int, seed: int = 7):
     from shared.schemas import ReportContent, WatchlistEntry
 
     rng = random.Random(seed)
-    vocabulary = list({word(rng) for _ in range(max(2000, n // 8))})
-    first_names = list({word(rng) for _ in range(400)})
-    last_names = list({word(rng) for _ in range(max(3000, n // 20))})
+    vocabulary = sorted({word(rng) for _ in range(max(2000, n // 8))})  # sorted: same data every run
+    first_names = sorted({word(rng) for _ in range(400)})
+    last_names = sorted({word(rng) for _ in range(max(3000, n // 20))})
     listed: list[tuple | None] = []
     making = [0.0]
     for i in range(n):

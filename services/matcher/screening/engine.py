@@ -23,8 +23,8 @@ from services.matcher.screening.identifiers import (
     handle_key, handles_in_text, licence_candidates_in_text, licence_key, phone_key, phones_in_text,
     url_key, urls_in_text)
 from services.matcher.screening.index import EntryRecord, NameRecord, WatchlistIndex
-from services.matcher.screening.indicators import find_indicators
-from services.matcher.screening.normalize import name_key, rules, text_tokens
+from services.matcher.screening.indicators import find_indicators, warm_up as warm_up_indicators
+from services.matcher.screening.normalize import name_key, rules, text_tokens, warm_up as warm_up_names
 from services.matcher.screening.risk import assess
 from shared.schemas import EntryKind, Evidence, Indicator, Match, ReportContent, RiskLevel, WatchlistEntry
 from shared.suppression import suppression_key
@@ -46,21 +46,40 @@ class Screening:
     risk_level: RiskLevel
 
 
-@dataclass
+# One piece of evidence while screening: (score, field, report value, entry value, method).
+# Plain tuples until the end: most candidates never reach the threshold, and building an
+# Evidence model for each of them cost a fifth of the screening time.
+_Hit = tuple[float, str, str, str, str]
+
+
+@dataclass(slots=True)
 class _Found:
     entry: EntryRecord
-    best: dict[str, Evidence] = field(default_factory=dict)  # evidence kind -> best evidence
+    best: dict[str, _Hit] = field(default_factory=dict)  # evidence kind -> best hit
 
-    def add(self, kind: str, evidence: Evidence) -> None:
-        if kind not in self.best or evidence.score > self.best[kind].score:
-            self.best[kind] = evidence
+    def add(self, kind: str, hit: _Hit) -> None:
+        held = self.best.get(kind)
+        if held is None or hit[0] > held[0]:
+            self.best[kind] = hit
 
     @property
     def score(self) -> float:
         miss = 1.0
-        for evidence in self.best.values():
-            miss *= 1.0 - evidence.score
+        for hit in self.best.values():
+            miss *= 1.0 - hit[0]
         return round(1.0 - miss, 4)
+
+    def evidence(self) -> list[Evidence]:
+        # model_construct: the engine made these values itself, from checked input
+        return [Evidence.model_construct(field=f, report_value=r, entry_value=e, method=m, score=s)
+                for s, f, r, e, m in sorted(self.best.values(), key=lambda hit: -hit[0])]
+
+
+def warm_up() -> None:
+    """Load the rule tables (place names alone take most of a second) before the first report
+    rather than during it."""
+    warm_up_names()
+    warm_up_indicators()
 
 
 class ScreeningEngine:
@@ -68,6 +87,7 @@ class ScreeningEngine:
         self.index = WatchlistIndex()
         for entry in entries:
             self.index.upsert(entry)
+        warm_up()
         forms = rules.names()
         self._anchors = {f for f in forms["company_forms"] if " " not in f}
         self._honorifics = set(forms["honorifics"]) - {"bin", "binti"}
@@ -91,30 +111,30 @@ class ScreeningEngine:
         threshold = DEFAULT_THRESHOLD if min_score is None else min_score
         found: dict[str, _Found] = {}
 
-        def note(entry: EntryRecord, kind: str, evidence: Evidence) -> None:
+        def note(entry: EntryRecord, kind: str, hit: _Hit) -> None:
             if only_entry_ids is not None and entry.id not in only_entry_ids:
                 return
-            if suppressed and (entry.id, suppression_key(evidence.report_value)) in suppressed:
+            if suppressed and (entry.id, suppression_key(hit[2])) in suppressed:
                 return
-            found.setdefault(entry.id, _Found(entry)).add(kind, evidence)
+            held = found.get(entry.id)
+            if held is None:
+                held = found[entry.id] = _Found(entry)
+            held.add(kind, hit)
 
-        # Evidence is built without validation (model_construct): the engine makes it from
-        # values it already checked, and validating ~13 of them a report cost 15% of the time.
         for field_name, kind in (("agency_names", EntryKind.agency), ("recruiter_names", EntryKind.person)):
             for value in getattr(report, field_name):
                 for name, score in self.match_name(value, kind):
-                    note(name.entry, "name", Evidence.model_construct(field=field_name, report_value=value, entry_value=name.original,
-                                                      method="name_tokens", score=score))
+                    note(name.entry, "name", (score, field_name, value, name.original, "name_tokens"))
         self._identifiers(report, note)
         if report.ad_text:
             self._text_names(report.ad_text, note)
 
         _keep_best_explanations(found)
-        matches = [
-            Match(entry_id=f.entry.id, entry_name=f.entry.name, kind=f.entry.kind, score=f.score,
-                  evidence=sorted(f.best.values(), key=lambda e: -e.score))
-            for f in found.values() if f.best and f.score >= threshold
-        ]
+        matches = []
+        for f in found.values():
+            if f.best and (score := f.score) >= threshold:
+                matches.append(Match.model_construct(entry_id=f.entry.id, entry_name=f.entry.name, kind=f.entry.kind,
+                                                     score=score, evidence=f.evidence()))
         matches.sort(key=lambda m: (-m.score, m.entry_id))
         indicators = find_indicators(report.ad_text, report.destination_country)
         categories, risk = assess(matches, indicators, minors=bool(getattr(report, "minors", False)),
@@ -123,12 +143,19 @@ class ScreeningEngine:
 
     # ------------------------------------------------------------------ names
 
-    def match_name(self, value: str, kind: EntryKind | None = None,
-                   query_tokens: tuple[str, ...] | None = None) -> list[tuple[NameRecord, float]]:
-        """Listed names similar to this one, with their name_tokens score (> 0.5 only).
-        With query_tokens (a window of ad text) the name may be any run inside the window."""
+    def match_name(self, value: str, kind: EntryKind | None = None) -> list[tuple[NameRecord, float]]:
+        """Listed names similar to this one, with their name_tokens score (> 0.5 only)."""
         key = name_key(value)
-        tokens = query_tokens or key.tokens
+        return self._match_tokens(key.tokens, key.form, kind, in_text=False)
+
+    def _match_window(self, window: tuple[str, ...]) -> list[tuple[NameRecord, float]]:
+        """The same for a window of ad text, whose tokens are normalised already: the name may
+        be any run inside the window."""
+        form = next((t for t in window if t in self._anchors), None)  # as name_key would find it
+        return self._match_tokens(window, form, None, in_text=True)
+
+    def _match_tokens(self, tokens: tuple[str, ...], form: str | None, kind: EntryKind | None,
+                      in_text: bool) -> list[tuple[NameRecord, float]]:
         if not tokens:
             return []
         alignment = {t: self.index.similar_tokens(t) for t in set(tokens)}
@@ -141,11 +168,11 @@ class ScreeningEngine:
             options.sort(reverse=True)
         weights = [self.index.weight(t) for t in tokens]
         whole_query = sum(weights)
+        want_person = None if kind is None else kind == EntryKind.person
         results: dict[int, tuple[NameRecord, float]] = {}
         for name in self._candidates(alignment):
-            score = self._name_score(tokens, weights, key.form, reach, name, in_text=query_tokens is not None,
-                                     whole_query=whole_query)
-            if kind is not None and name.entry.kind != kind:
+            score = self._name_score(weights, form, reach, name, in_text, whole_query)
+            if want_person is not None and name.entry.person != want_person:
                 score *= 0.9  # a person named in the agency field (or the reverse) still counts
             if score > 0.5:
                 previous = results.get(id(name.entry))
@@ -192,39 +219,52 @@ class ScreeningEngine:
         short = set()
         for token, sim in groups[0][2]:
             explained = 2 * sim * self.index.weight(token)
-            for name in self.index.short_postings.get(token, ()):
+            for name in self.index.short_names_led_by(token):
                 if explained > self.index.name_weights(name)[1]:
                     short.add(name)
         return short
 
-    def _name_score(self, query: tuple[str, ...], query_weights: list[float], query_form: str | None,
+    def _name_score(self, query_weights: list[float], query_form: str | None,
                     reach: dict[str, list[tuple[float, int]]], name: NameRecord, in_text: bool,
                     whole_query: float) -> float:
-        entry_weights, total_entry = self.index.name_weights(name)
+        """The name_tokens score of one listed name; 0 when it cannot exceed 0.5 (the only
+        scores callers keep)."""
+        if name.generation != self.index.generation:
+            self.index.name_weights(name)
+        total_entry = name.total
+        if not total_entry:
+            return 0.0
         used: set[int] = set()
         matched_entry = 0.0
         distinctive_hit = False
         unmatched_entry = 0
-        for e_token, w in zip(name.tokens, entry_weights):
-            for sim, position in reach.get(e_token, ()):
-                if position not in used:  # each query word explains one listed word
-                    used.add(position)
-                    matched_entry += w * sim
-                    distinctive_hit = distinctive_hit or w >= 1.0
-                    break
+        for e_token, w in zip(name.tokens, name.weights):
+            options = reach.get(e_token)
+            if options is not None:
+                for sim, position in options:
+                    if position not in used:  # each query word explains one listed word
+                        used.add(position)
+                        matched_entry += w * sim
+                        if w >= 1.0:
+                            distinctive_hit = True
+                        break
+                else:
+                    unmatched_entry += 1
             else:
                 unmatched_entry += 1
-        if in_text and used:  # the name is the run of the window that matched, not the whole window
+        recall = matched_entry / total_entry
+        if recall <= 0.5:
+            return 0.0  # every score below is recall times factors <= 1: it cannot pass 0.5
+        if in_text:  # the name is the run of the window that matched, not the whole window
             low, high = min(used), max(used)
             span_length = high - low + 1
             total_query = sum(query_weights[low:high + 1])
         else:
-            span_length = len(query)
+            span_length = len(query_weights)
             total_query = whole_query
         matched_query = sum(query_weights[i] for i in used)
-        recall = matched_entry / total_entry if total_entry else 0.0
         precision = matched_query / total_query if total_query else 0.0
-        if name.entry.kind == EntryKind.person:
+        if name.entry.person:
             # Another distinctive word in a person's name is usually another person
             # ("Bambang Sutrisno" is not "Bambang"); a middle name counts less.
             score = recall * precision ** 0.5
@@ -268,8 +308,7 @@ class ScreeningEngine:
                     holders = listed.get(key.split("/", 1)[0], ())
                     score = 0.85
                 for entry, listed_value in holders:
-                    note(entry, kind, Evidence.model_construct(field=source_field, report_value=value, entry_value=listed_value,
-                                               method=f"exact_{kind}", score=score))
+                    note(entry, kind, (score, source_field, value, listed_value, f"exact_{kind}"))
 
     # ------------------------------------------------------------------ free text
 
@@ -289,12 +328,11 @@ class ScreeningEngine:
             window = tokens[start:end]
             if not window:
                 continue
-            for name, score in self.match_name(" ".join(window), None, query_tokens=window):
+            for name, score in self._match_window(window):
                 if score < 0.5:
                     continue
                 shown = " ".join(words[start:end]) if len(words) == len(tokens) else " ".join(window)
-                note(name.entry, "text_name", Evidence.model_construct(field="ad_text", report_value=shown, entry_value=name.original,
-                                                       method="text_name", score=round(score * 0.95, 4)))
+                note(name.entry, "text_name", (round(score * 0.95, 4), "ad_text", shown, name.original, "text_name"))
 
 
 def _merge_overlapping(windows: set[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -316,13 +354,13 @@ def _keep_best_explanations(found: dict[str, _Found], margin: float = 0.05) -> N
     best_for_value: dict[tuple[str, str], float] = {}
     for f in found.values():
         for kind in ("name", "text_name"):
-            evidence = f.best.get(kind)
-            if evidence:
-                key = (evidence.field, evidence.report_value)
-                best_for_value[key] = max(best_for_value.get(key, 0.0), evidence.score)
+            hit = f.best.get(kind)
+            if hit:
+                key = (hit[1], hit[2])
+                if hit[0] > best_for_value.get(key, 0.0):
+                    best_for_value[key] = hit[0]
     for f in found.values():
         for kind in ("name", "text_name"):
-            evidence = f.best.get(kind)
-            if evidence and evidence.score < best_for_value[(evidence.field, evidence.report_value)] - margin:
+            hit = f.best.get(kind)
+            if hit and hit[0] < best_for_value[(hit[1], hit[2])] - margin:
                 del f.best[kind]
-

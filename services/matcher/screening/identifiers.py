@@ -14,6 +14,7 @@ from shared.phones import WA_LINK, phone_key  # noqa: F401 - phone_key: screenin
 _BARE_62 = re.compile(r"(?<!\d)62[\s\-.]?8[\d\s\-.]{7,14}\d(?!\d)")
 _HANDLE_IN_TEXT = re.compile(r"(?<![\w@.])@([a-z0-9_](?:[a-z0-9_.]{1,28}[a-z0-9_]))", re.I)
 _URL_IN_TEXT = re.compile(r"(?:https?://)?(?:www\.)?((?:[a-z0-9-]+\.)+[a-z]{2,24})(/[^\s\"'<>()]*)?", re.I)
+_ANY_DIGIT = re.compile(r"\d")
 _LICENCE_SEPARATORS = re.compile(r"[\s\-./:_]+")
 _SOCIAL_HOSTS = {"instagram.com", "tiktok.com", "facebook.com", "fb.com", "twitter.com", "x.com", "t.me",
                  "youtube.com", "threads.net"}
@@ -23,6 +24,8 @@ _NOT_DOMAINS = {"pt", "cv", "ud", "no", "jl", "rp"}
 def phones_in_text(text: str) -> list[tuple[str, str]]:
     """(as written, E.164) for every phone number in free text."""
     found: dict[str, str] = {}
+    if not _ANY_DIGIT.search(text):  # no digit, no number: skip the (slow) phonenumbers matcher
+        return []
     for match in phonenumbers.PhoneNumberMatcher(text, "ID", leniency=phonenumbers.Leniency.POSSIBLE):
         found.setdefault(phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.E164), match.raw_string)
     for pattern in (WA_LINK, _BARE_62):

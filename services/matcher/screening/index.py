@@ -39,6 +39,7 @@ class EntryRecord:
     kind: EntryKind
     names: list[NameRecord]
     keys: list[tuple[str, str, str]]  # (feature, key, original value) for identifier maps
+    person: bool  # kind == person, kept as a bool: comparing enum members is slow in scoring
 
 
 def token_set(tokens) -> tuple[str, ...]:
@@ -64,6 +65,7 @@ class WatchlistIndex:
         self._weights: dict[str, float] = {}  # IDF cache, emptied by every change
         self.generation = 0  # grows with every change: per-name weight caches go stale
         self._similar: dict[str, list[tuple[str, float]]] = {}
+        self._led: dict[str, list[NameRecord]] = {}  # short_names_led_by, per generation
         self._similar_generation = 0
 
     # ------------------------------------------------------------------ updates
@@ -71,7 +73,7 @@ class WatchlistIndex:
     def upsert(self, entry: WatchlistEntry) -> None:
         if entry.id in self.entries:
             self.remove(entry.id)
-        record = EntryRecord(sys.intern(entry.id), entry.name, entry.kind, [], [])
+        record = EntryRecord(sys.intern(entry.id), entry.name, entry.kind, [], [], entry.kind == EntryKind.person)
         for original in [entry.name, *entry.aliases]:
             key = name_key(original)
             if not key.tokens:
@@ -189,15 +191,33 @@ class WatchlistIndex:
     def similar_tokens(self, token: str) -> list[tuple[str, float]]:
         """Vocabulary tokens equal to this one (1.0) or one edit away (0.9). Cached until the
         watchlist changes: the same words come back in report after report."""
-        if self._similar_generation != self.generation:
-            self._similar.clear()
-            self._similar_generation = self.generation
+        self._fresh_caches()
         found = self._similar.get(token)
         if found is None:
             if len(self._similar) > 200_000:
                 self._similar.clear()
             found = self._similar[token] = self._similar_tokens(token)
         return found
+
+    def short_names_led_by(self, token: str) -> list[NameRecord]:
+        """Short names (one or two distinct words) in which this word weighs at least half: the
+        only ones a query holding just this common word can match. Kept per word until the
+        watchlist changes, since a generic word (Jaya, Mandiri) is in thousands of short names."""
+        self._fresh_caches()
+        found = self._led.get(token)
+        if found is None:
+            if len(self._led) > 20_000:
+                self._led.clear()
+            doubled = 2 * self.weight(token)
+            found = self._led[token] = [name for name in self.short_postings.get(token, ())
+                                        if doubled >= self.name_weights(name)[1]]
+        return found
+
+    def _fresh_caches(self) -> None:
+        if self._similar_generation != self.generation:
+            self._similar.clear()
+            self._led.clear()
+            self._similar_generation = self.generation
 
     def _similar_tokens(self, token: str) -> list[tuple[str, float]]:
         found = [(token, 1.0)] if token in self.postings else []

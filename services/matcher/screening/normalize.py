@@ -108,3 +108,8 @@ def text_tokens(text: str) -> tuple[str, ...]:
             token = modern_spelling(token)
             out.append(equivalents.get(token, token))
     return tuple(out)
+
+
+def warm_up() -> None:
+    _tables()
+    _places()
