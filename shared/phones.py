@@ -25,6 +25,27 @@ def phone_key(value: str) -> str | None:
         candidate = "+" + digits
     else:
         candidate = digits
+    fast = _indonesian_mobile_key(candidate)
+    if fast:
+        return fast
+    return _parsed_key(candidate)
+
+
+def _indonesian_mobile_key(candidate: str) -> str | None:
+    """The common case without phonenumbers (whose parse costs ~40 us, most of building a large
+    watchlist index): an Indonesian mobile number, 08... or +628.... For these, parse with
+    region ID only drops the trunk 0 or the country code and the rest is a length check (7 to 17
+    digits: shorter ones keep their 0), so the result is the same; tests/screening compares the two."""
+    if candidate.startswith("08"):
+        national = candidate[1:]
+    elif candidate.startswith("+628"):
+        national = candidate[3:]
+    else:
+        return None
+    return "+62" + national if 7 <= len(national) <= 17 else None
+
+
+def _parsed_key(candidate: str) -> str | None:
     try:
         number = phonenumbers.parse(candidate, "ID")
     except phonenumbers.NumberParseException:

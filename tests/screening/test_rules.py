@@ -1,6 +1,8 @@
 """Unit tests of the screening rules: normalisation, identifiers, indicators, incremental index."""
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from services.matcher.screening import ScreeningEngine
@@ -27,6 +29,22 @@ def test_titles_and_name_variants():
                                      "wa.me/6281234567890", "https://wa.me/+6281234567890"])
 def test_phone_forms(written):
     assert phone_key(written) == "+6281234567890"
+
+
+def test_fast_mobile_key_agrees_with_phonenumbers():
+    """shared.phones skips phonenumbers for 08.../+628... numbers; it must give the same keys."""
+    from shared.phones import _indonesian_mobile_key, _parsed_key
+
+    rng = random.Random(5)
+    taken = 0
+    for _ in range(4000):
+        digits = "".join(rng.choice("0123456789") for _ in range(rng.randrange(3, 19)))
+        for candidate in ("08" + digits, "+628" + digits, "0" + digits, "+62" + digits):
+            fast = _indonesian_mobile_key(candidate)
+            if fast is not None:
+                taken += 1
+                assert fast == _parsed_key(candidate), candidate
+    assert taken > 3000  # the fast path was exercised, including at its length limits
 
 
 def test_phones_in_text_and_identifiers():

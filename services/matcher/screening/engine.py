@@ -211,8 +211,11 @@ class ScreeningEngine:
                     for subset in combinations(words, size) if size >= 2 else ():
                         found.update(self.index.names_with_tokens(subset))
                 return found
-            smaller, larger = groups[0][1], groups[1][1]
-            return {name for posting in smaller for name in posting if any(name in p for p in larger)}
+            # A name is in a posting set exactly when it holds that token: checking a name's
+            # two or three tokens beats probing every posting set of a word with many typo
+            # neighbours (dozens of sets in a large watchlist).
+            larger = {token for token, _ in groups[1][2]}
+            return {name for posting in groups[0][1] for name in posting if not larger.isdisjoint(name.tokens)}
         # One common word alone can only be a short name (a mononym or nickname), and only one
         # in which that word carries most of the weight: a score above 0.5 needs recall above
         # 0.5, and this word is all the query can explain (an exact bound, not a heuristic).
