@@ -31,6 +31,25 @@ def test_phone_forms(written):
     assert phone_key(written) == "+6281234567890"
 
 
+def test_phrase_scanner_finds_what_one_regex_per_group_finds():
+    """The indicators walk the text's words once instead of running a regex per phrase group;
+    on texts built from the phrases' own words, separators and near-misses they must agree."""
+    from services.matcher.screening import rules
+    from services.matcher.screening.indicators import PhraseScanner, _phrase_pattern
+
+    data = rules.red_flags()
+    groups = [g for item in data["indicators"] for g in item.get("all_of", [item.get("phrases")])]
+    groups.append(data["domestic_work_phrases"])
+    scanner, regexes = PhraseScanner(groups), [_phrase_pattern(g) for g in groups]
+    words = sorted({w for g in groups for p in g for w in p.lower().split()}) + ["x", "12", "gajii", "bbiaya"]
+    rng = random.Random(3)
+    for _ in range(3000):
+        text = "".join(rng.choice(words) + rng.choice([" ", "  ", "\n", "-", ", ", ".", "/"])
+                       for _ in range(rng.randrange(1, 30)))
+        expected = [(hit.group(1) if (hit := regex.search(text)) else None) for regex in regexes]
+        assert scanner.scan(text) == expected, text
+
+
 def test_fast_mobile_key_agrees_with_phonenumbers():
     """shared.phones skips phonenumbers for 08.../+628... numbers; it must give the same keys."""
     from shared.phones import _indonesian_mobile_key, _parsed_key
@@ -99,6 +118,20 @@ def test_incremental_upsert_and_remove():
     e.remove("a1")
     assert ids(e.screen(ReportContent(phones=["0812-3456-7890"]))) == []
     assert len(e) == 3
+
+
+def test_entries_sharing_a_number_are_removed_one_at_a_time():
+    e = ScreeningEngine([WatchlistEntry(id=f"s{i}", kind="person", name=f"Orang {i}", phones=["0857 1111 2222"])
+                         for i in range(3)])
+    by_phone = ReportContent(phones=["+62 857-1111-2222"])
+    assert sorted(ids(e.screen(by_phone))) == ["s0", "s1", "s2"]
+    e.remove("s1")
+    assert sorted(ids(e.screen(by_phone))) == ["s0", "s2"]
+    e.remove("s0")
+    assert ids(e.screen(by_phone)) == ["s2"]
+    e.upsert(WatchlistEntry(id="s2", kind="person", name="Orang 2", phones=["0857 9999 0000"]))  # number changed
+    assert ids(e.screen(by_phone)) == []
+    assert not e.index.identifiers["phones"].get("+6285711112222")
 
 
 def test_only_entry_ids_restricts_retro_screening():

@@ -305,10 +305,10 @@ class ScreeningEngine:
             for source_field, value, key in pairs:
                 if not key:
                     continue
-                holders = listed.get(key, ())
+                holders = self.index.holders(feature, key)
                 score = IDENTIFIER_SCORES[kind]
                 if kind == "url" and not holders and "/" in key:  # a listed bare domain covers its pages
-                    holders = listed.get(key.split("/", 1)[0], ())
+                    holders = self.index.holders(feature, key.split("/", 1)[0])
                     score = 0.85
                 for entry, listed_value in holders:
                     note(entry, kind, (score, source_field, value, listed_value, f"exact_{kind}"))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import sys
 from dataclasses import dataclass
+from typing import TypeVar
 
 from services.matcher.screening.identifiers import handle_key, licence_key, phone_key, url_key
 from services.matcher.screening.normalize import is_generic, is_place, name_key
@@ -25,7 +26,6 @@ class NameRecord:
     original: str
     tokens: tuple[str, ...]
     form: str | None
-    alive: bool = True
     # This name's token weights and their sum, valid while `generation` is the index's.
     weights: tuple[float, ...] = ()
     total: float = 0.0
@@ -37,13 +37,56 @@ class EntryRecord:
     id: str
     name: str
     kind: EntryKind
-    names: list[NameRecord]
-    keys: list[tuple[str, str, str]]  # (feature, key, original value) for identifier maps
+    names: tuple[NameRecord, ...]
+    keys: tuple[tuple[str, str, str], ...]  # (feature, key, original value) for identifier maps
     person: bool  # kind == person, kept as a bool: comparing enum members is slow in scoring
 
 
-def token_set(tokens) -> tuple[str, ...]:
+def token_set(tokens: tuple[str, ...]) -> tuple[str, ...]:
+    if all(a < b for a, b in zip(tokens, tokens[1:])):
+        return tokens  # already sorted and distinct (most names): no second tuple to keep
     return tuple(sorted(set(tokens)))
+
+
+SMALL_MEMBERS = 32  # up to this many members a tuple (40 + 8n bytes), beyond it a set (216+ bytes)
+Member = TypeVar("Member")
+Members = tuple[Member, ...] | set[Member]
+
+
+def _add_member(mapping: dict[str, Members], key: str, member) -> bool:
+    """Add to the members under key; True when the key is new. Most words of a large watchlist
+    are held by a few names, and a tuple of them costs a fraction of a set."""
+    held = mapping.get(key)
+    if held is None:
+        mapping[key] = (member,)
+        return True
+    if isinstance(held, tuple):
+        mapping[key] = held + (member,) if len(held) < SMALL_MEMBERS else {*held, member}
+    else:
+        held.add(member)
+    return False
+
+
+def _discard_member(mapping: dict[str, Members], key: str, member) -> bool:
+    """Remove from the members under key; True when none are left (the key is gone)."""
+    held = mapping.get(key)
+    if held is None:
+        return False
+    if isinstance(held, tuple):
+        held = tuple(m for m in held if m != member)
+        if held:
+            mapping[key] = held
+    else:
+        held.discard(member)
+    if not held:
+        del mapping[key]
+        return True
+    return False
+
+
+def _uncached(function):
+    """The function behind an lru_cache: building the index calls it once per listed value."""
+    return getattr(function, "__wrapped__", function)
 
 
 def deletions(token: str) -> set[str]:
@@ -53,12 +96,15 @@ def deletions(token: str) -> set[str]:
 class WatchlistIndex:
     def __init__(self) -> None:
         self.entries: dict[str, EntryRecord] = {}
-        self.postings: dict[str, set[NameRecord]] = {}
-        self.neighbours: dict[str, set[str]] = {}  # deletion variant -> vocabulary tokens
-        self.identifiers: dict[str, dict[str, list[tuple[EntryRecord, str]]]] = {
+        # Members of postings and neighbours: a tuple while few, a set once many (see _add_member)
+        self.postings: dict[str, Members[NameRecord]] = {}
+        self.neighbours: dict[str, Members[str]] = {}  # deletion variant -> vocabulary tokens
+        # feature -> key -> (entry, value as listed), or a list of those when several entries
+        # share the key (rare: one tuple per key, not a list, keeps a million phones smaller)
+        self.identifiers: dict[str, dict[str, tuple[EntryRecord, str] | list[tuple[EntryRecord, str]]]] = {
             "phones": {}, "license_numbers": {}, "social_handles": {}, "urls": {}}
         self.live_names = 0
-        self.short_postings: dict[str, set[NameRecord]] = {}  # names of 1-2 tokens, by token
+        self.short_postings: dict[str, Members[NameRecord]] = {}  # names of 1-2 tokens, by token
         # sorted distinct tokens -> the name (or a list of the names, when several share them):
         # one object per key, not a set, since almost every key has one name
         self.by_token_set: dict[tuple[str, ...], NameRecord | list[NameRecord]] = {}
@@ -73,37 +119,45 @@ class WatchlistIndex:
     def upsert(self, entry: WatchlistEntry) -> None:
         if entry.id in self.entries:
             self.remove(entry.id)
-        record = EntryRecord(sys.intern(entry.id), entry.name, entry.kind, [], [], entry.kind == EntryKind.person)
+        record = EntryRecord(sys.intern(entry.id), entry.name, entry.kind, (), (), entry.kind == EntryKind.person)
+        names = []
         for original in [entry.name, *entry.aliases]:
-            key = name_key(original)
+            key = _uncached(name_key)(original)  # the query-side caches would keep every listed name
             if not key.tokens:
                 continue
             name = NameRecord(record, original, tuple(sys.intern(t) for t in key.tokens), key.form)
-            record.names.append(name)
+            names.append(name)
             self.live_names += 1
             if len(set(name.tokens)) <= 2:
                 for token in set(name.tokens):
-                    self.short_postings.setdefault(token, set()).add(name)
+                    _add_member(self.short_postings, token, name)
             self._add_token_set(name)
             for token in set(name.tokens):
-                posting = self.postings.get(token)
-                if posting is None:
-                    posting = self.postings[token] = set()
-                    if len(token) >= MIN_FUZZY_LEN:
-                        for variant in deletions(token) | {token}:
-                            self.neighbours.setdefault(variant, set()).add(token)
-                posting.add(name)
+                if _add_member(self.postings, token, name) and len(token) >= MIN_FUZZY_LEN:
+                    for variant in deletions(token) | {token}:
+                        _add_member(self.neighbours, variant, token)
+        record.names = tuple(names)
         self._weights.clear()
         self.generation += 1
+        keys = []
         for feature, values, to_key in (("phones", entry.phones, phone_key),
                                         ("license_numbers", entry.license_numbers, licence_key),
                                         ("social_handles", entry.social_handles, handle_key),
                                         ("urls", entry.urls, url_key)):
             for value in values:
-                key = to_key(value)
+                key = _uncached(to_key)(value)
                 if key:
-                    self.identifiers[feature].setdefault(key, []).append((record, value))
-                    record.keys.append((feature, key, value))
+                    key = sys.intern(key)
+                    listed = self.identifiers[feature]
+                    held = listed.get(key)
+                    if held is None:
+                        listed[key] = (record, value)
+                    elif isinstance(held, list):
+                        held.append((record, value))
+                    else:
+                        listed[key] = [held, (record, value)]
+                    keys.append((feature, key, value))
+        record.keys = tuple(keys)
         self.entries[record.id] = record
 
     def remove(self, entry_id: str) -> None:
@@ -113,32 +167,20 @@ class WatchlistIndex:
         self._weights.clear()
         self.generation += 1
         for name in record.names:
-            name.alive = False
             self.live_names -= 1
             self._remove_token_set(name)
             for token in set(name.tokens):
-                short = self.short_postings.get(token)
-                if short is not None:
-                    short.discard(name)
-                    if not short:
-                        del self.short_postings[token]
-                posting = self.postings.get(token)
-                if posting is not None:
-                    posting.discard(name)
-                    if not posting:
-                        del self.postings[token]
-                        if len(token) >= MIN_FUZZY_LEN:
-                            for variant in deletions(token) | {token}:
-                                tokens = self.neighbours.get(variant)
-                                if tokens is not None:
-                                    tokens.discard(token)
-                                    if not tokens:
-                                        del self.neighbours[variant]
+                _discard_member(self.short_postings, token, name)
+                if _discard_member(self.postings, token, name) and len(token) >= MIN_FUZZY_LEN:
+                    for variant in deletions(token) | {token}:
+                        _discard_member(self.neighbours, variant, token)
         for feature, key, _ in record.keys:
-            holders = self.identifiers[feature].get(key, [])
-            holders[:] = [h for h in holders if h[0] is not record]
-            if not holders:
-                self.identifiers[feature].pop(key, None)
+            listed = self.identifiers[feature]
+            others = [h for h in self.holders(feature, key) if h[0] is not record]
+            if not others:
+                listed.pop(key, None)
+            else:
+                listed[key] = others[0] if len(others) == 1 else others
 
     def _add_token_set(self, name: NameRecord) -> None:
         key = token_set(name.tokens)
@@ -159,6 +201,11 @@ class WatchlistIndex:
             held[:] = [n for n in held if n is not name]
             if len(held) == 1:
                 self.by_token_set[key] = held[0]
+
+    def holders(self, feature: str, key: str) -> list[tuple[EntryRecord, str]] | tuple[tuple[EntryRecord, str]]:
+        """The (entry, listed value) pairs holding this identifier key."""
+        held = self.identifiers[feature].get(key)
+        return () if held is None else held if isinstance(held, list) else (held,)
 
     def names_with_tokens(self, tokens: tuple[str, ...]) -> list[NameRecord]:
         held = self.by_token_set.get(tokens)
@@ -224,7 +271,7 @@ class WatchlistIndex:
         if len(token) >= MIN_FUZZY_LEN:
             candidates: set[str] = set()
             for variant in deletions(token) | {token}:
-                candidates |= self.neighbours.get(variant, set())
+                candidates.update(self.neighbours.get(variant, ()))
             candidates.discard(token)
             found += [(c, 0.9) for c in candidates if _one_edit(token, c)]
         return found

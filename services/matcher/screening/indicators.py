@@ -9,18 +9,8 @@ from services.matcher.screening import rules
 from services.matcher.screening.normalize import fold
 from shared.schemas import Indicator
 
-
 _WORD = re.compile(r"[a-z0-9]+")
 _PLAIN_PHRASE = re.compile(r"[a-z0-9]+(?: [a-z0-9]+)*")
-
-
-def _first_words(phrases: list[str]) -> frozenset[str] | None:
-    """The words a phrase group can start with; a text holding none of them cannot match, so
-    its (slower) regex search is skipped. None when a phrase is not plain words: always search."""
-    folded = [" ".join(fold(p).split()) for p in phrases]
-    if not all(_PLAIN_PHRASE.fullmatch(p) for p in folded):
-        return None
-    return frozenset(p.split(" ", 1)[0] for p in folded)
 
 
 def _phrase_pattern(phrases: list[str]) -> re.Pattern:
@@ -28,56 +18,91 @@ def _phrase_pattern(phrases: list[str]) -> re.Pattern:
     return re.compile(r"(?<![a-z0-9])(" + "|".join(alternatives) + r")(?![a-z0-9])")
 
 
+class PhraseScanner:
+    """Finds, for each group of phrases, its first phrase in a text: whole words, any run of
+    whitespace between them, the longest phrase where several start at one place. The same
+    matches as one regex per group, (?<![a-z0-9])(phrases, longest first)(?![a-z0-9]), found
+    in one walk over the text's words (a regex pass per group was a tenth of screening).
+    A group holding a phrase that is not plain words is searched with its regex."""
+
+    def __init__(self, groups: list[list[str]]) -> None:
+        self.size = len(groups)
+        self.regexes: dict[int, re.Pattern] = {}
+        self.by_first_word: dict[str, list[tuple[int, tuple[str, ...]]]] = {}
+        ordered = []
+        for group_id, phrases in enumerate(groups):
+            folded = {fold(p) for p in phrases}
+            if all(_PLAIN_PHRASE.fullmatch(p) for p in folded):
+                ordered += [(group_id, p) for p in folded]
+            else:
+                self.regexes[group_id] = _phrase_pattern(phrases)
+        # The regex tries its alternatives longest first (by pattern length: a space is "\s+")
+        ordered.sort(key=lambda item: len(item[1]) + 2 * item[1].count(" "), reverse=True)
+        for group_id, phrase in ordered:
+            words = tuple(phrase.split(" "))
+            self.by_first_word.setdefault(words[0], []).append((group_id, words))
+
+    def scan(self, text: str) -> list[str | None]:
+        """Per group, the first phrase as written in `text` (folded), or None."""
+        found: list[str | None] = [None] * self.size
+        words = [(m.group(), m.start(), m.end()) for m in _WORD.finditer(text)] if self.by_first_word else []
+        for i, (word, start, end) in enumerate(words):
+            for group_id, phrase in self.by_first_word.get(word, ()):
+                if found[group_id] is not None or i + len(phrase) > len(words):
+                    continue
+                previous_end = end
+                for j in range(1, len(phrase)):
+                    next_word, next_start, next_end = words[i + j]
+                    if next_word != phrase[j] or not text[previous_end:next_start].isspace():
+                        break
+                    previous_end = next_end
+                else:
+                    found[group_id] = text[start:previous_end]
+        for group_id, regex in self.regexes.items():
+            hit = regex.search(text)
+            found[group_id] = hit.group(1) if hit else None
+        return found
+
+
 @lru_cache(maxsize=1)
 def _compiled():
+    """(scanner, [(indicator, its group ids)], domestic-work group id, country group id,
+    country names, moratorium data)."""
     data = rules.red_flags()
-    compiled = []
+    groups: list[list[str]] = []
+    indicators = []
     for item in data["indicators"]:
-        if "all_of" in item:
-            patterns = [(_phrase_pattern(group), _first_words(group)) for group in item["all_of"]]
-        else:
-            patterns = [(_phrase_pattern(item["phrases"]), _first_words(item["phrases"]))]
-        compiled.append((item, patterns))
-    domestic = (_phrase_pattern(data["domestic_work_phrases"]), _first_words(data["domestic_work_phrases"]))
+        item_groups = item["all_of"] if "all_of" in item else [item["phrases"]]
+        indicators.append((item, list(range(len(groups), len(groups) + len(item_groups)))))
+        groups += item_groups
+    domestic = len(groups)
+    groups.append(data["domestic_work_phrases"])
     moratorium = rules.moratorium()
     country_names = {fold(alias): country for country, aliases in moratorium["countries"].items() for alias in aliases}
-    countries = _phrase_pattern(list(country_names))
-    return compiled, domestic, countries, country_names, moratorium
-
-
-def _search(pattern: tuple[re.Pattern, frozenset[str] | None], text: str, words: set[str]) -> re.Match | None:
-    regex, first_words = pattern
-    if first_words is not None and words.isdisjoint(first_words):
-        return None
-    return regex.search(text)
+    countries = len(groups)
+    groups.append(list(country_names))
+    return PhraseScanner(groups), indicators, domestic, countries, country_names, moratorium
 
 
 def find_indicators(ad_text: str, destination_country: str | None = None, lang: str = "id") -> list[Indicator]:
-    compiled, domestic, countries, country_names, moratorium = _compiled()
-    text = fold(ad_text or "")
-    words = set(_WORD.findall(text))
+    scanner, indicators, domestic, countries, country_names, moratorium = _compiled()
+    hits = scanner.scan(fold(ad_text or ""))
     found: list[Indicator] = []
-    for item, patterns in compiled:
-        hits = []
-        for pattern in patterns:
-            hit = _search(pattern, text, words)
-            if hit is None:
-                break
-            hits.append(hit)
-        else:
-            found.append(Indicator(code=item["code"], category=item["category"],
-                                   phrase=" + ".join(h.group(1) for h in hits),
+    for item, group_ids in indicators:
+        phrases = [hits[g] for g in group_ids]
+        if all(phrases):
+            found.append(Indicator(code=item["code"], category=item["category"], phrase=" + ".join(phrases),
                                    explanation=item["explanation"][lang], source=item["source"]))
     # Domestic work in a country under the moratorium (destination field or named in the ad).
-    work_hit = _search(domestic, text, words)
-    country_hit = work_hit and (countries.search(fold(destination_country or "")) or countries.search(text))
-    if country_hit:
-        country = country_names[re.sub(r"\s+", " ", country_hit.group(1))]
+    work = hits[domestic]
+    country = work and (scanner.scan(fold(destination_country or ""))[countries] or hits[countries])
+    if country:
+        name = country_names[re.sub(r"\s+", " ", country)]
         found.append(Indicator(
             code="moratorium_domestic_work", category="moratorium_destination",
-            phrase=f"{work_hit.group(1)} + {country_hit.group(1)}",
+            phrase=f"{work} + {country}",
             explanation=("Pekerja rumah tangga ke negara moratorium: " if lang == "id" else
-                         "Domestic work in a moratorium country: ") + country.title(),
+                         "Domestic work in a moratorium country: ") + name.title(),
             source=f"{moratorium['decree']} ({moratorium['version']})"))
     return found
 
