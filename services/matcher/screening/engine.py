@@ -241,6 +241,7 @@ class ScreeningEngine:
         matched_entry = 0.0
         distinctive_hit = False
         unmatched_entry = 0
+        missed, half = 0.0, total_entry / 2  # once half the name's weight is missed, recall <= 0.5
         for e_token, w in zip(name.tokens, name.weights):
             options = reach.get(e_token)
             if options is not None:
@@ -252,9 +253,12 @@ class ScreeningEngine:
                             distinctive_hit = True
                         break
                 else:
-                    unmatched_entry += 1
-            else:
+                    options = None
+            if options is None:
                 unmatched_entry += 1
+                missed += w
+                if missed >= half:
+                    return 0.0
         recall = matched_entry / total_entry
         if recall <= 0.5:
             return 0.0  # every score below is recall times factors <= 1: it cannot pass 0.5

@@ -38,7 +38,9 @@ class EntryRecord:
     name: str
     kind: EntryKind
     names: tuple[NameRecord, ...]
-    keys: tuple[tuple[str, str, str], ...]  # (feature, key, original value) for identifier maps
+    # feature, key, value as listed, feature, key, value, ...: one flat tuple per entry, since
+    # a million entries with a phone each made a million small tuples more
+    keys: tuple[str, ...]
     person: bool  # kind == person, kept as a bool: comparing enum members is slow in scoring
 
 
@@ -48,27 +50,30 @@ def token_set(tokens: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(sorted(set(tokens)))
 
 
-SMALL_MEMBERS = 32  # up to this many members a tuple (40 + 8n bytes), beyond it a set (216+ bytes)
+SMALL_MEMBERS = 32  # up to this many members a tuple (40 + 8n bytes), beyond it a list
 Member = TypeVar("Member")
-Members = tuple[Member, ...] | set[Member]
+Members = tuple[Member, ...] | list[Member]
 
 
 def _add_member(mapping: dict[str, Members], key: str, member) -> bool:
-    """Add to the members under key; True when the key is new. Most words of a large watchlist
-    are held by a few names, and a tuple of them costs a fraction of a set."""
+    """Add to the members under key (never twice: upsert removes an entry first); True when
+    the key is new. Members are only iterated and counted, never probed, so no sets: a tuple
+    while few (most words of a watchlist), a list past that (a generic word in 100k names is
+    0.8 MB as a list, 4 MB as a set)."""
     held = mapping.get(key)
     if held is None:
         mapping[key] = (member,)
         return True
     if isinstance(held, tuple):
-        mapping[key] = held + (member,) if len(held) < SMALL_MEMBERS else {*held, member}
+        mapping[key] = held + (member,) if len(held) < SMALL_MEMBERS else [*held, member]
     else:
-        held.add(member)
+        held.append(member)
     return False
 
 
 def _discard_member(mapping: dict[str, Members], key: str, member) -> bool:
-    """Remove from the members under key; True when none are left (the key is gone)."""
+    """Remove from the members under key; True when none are left (the key is gone). A linear
+    scan: removals are watchlist edits, rare beside lookups."""
     held = mapping.get(key)
     if held is None:
         return False
@@ -76,12 +81,23 @@ def _discard_member(mapping: dict[str, Members], key: str, member) -> bool:
         held = tuple(m for m in held if m != member)
         if held:
             mapping[key] = held
-    else:
-        held.discard(member)
+    elif member in held:
+        held.remove(member)
     if not held:
         del mapping[key]
         return True
     return False
+
+
+def _triples(flat: tuple[str, ...]):
+    return zip(flat[0::3], flat[1::3], flat[2::3])
+
+
+def _listed_value(entry: "EntryRecord", feature: str, key: str) -> str:
+    for listed_feature, listed_key, value in _triples(entry.keys):
+        if listed_feature == feature and listed_key == key:
+            return value
+    return key
 
 
 def _uncached(function):
@@ -99,9 +115,9 @@ class WatchlistIndex:
         # Members of postings and neighbours: a tuple while few, a set once many (see _add_member)
         self.postings: dict[str, Members[NameRecord]] = {}
         self.neighbours: dict[str, Members[str]] = {}  # deletion variant -> vocabulary tokens
-        # feature -> key -> (entry, value as listed), or a list of those when several entries
-        # share the key (rare: one tuple per key, not a list, keeps a million phones smaller)
-        self.identifiers: dict[str, dict[str, tuple[EntryRecord, str] | list[tuple[EntryRecord, str]]]] = {
+        # feature -> key -> the entry, or a list of entries when several share the key (rare:
+        # no list per key keeps a million phones smaller); the value as listed is in entry.keys
+        self.identifiers: dict[str, dict[str, EntryRecord | list[EntryRecord]]] = {
             "phones": {}, "license_numbers": {}, "social_handles": {}, "urls": {}}
         self.live_names = 0
         self.short_postings: dict[str, Members[NameRecord]] = {}  # names of 1-2 tokens, by token
@@ -139,7 +155,7 @@ class WatchlistIndex:
         record.names = tuple(names)
         self._weights.clear()
         self.generation += 1
-        keys = []
+        keys: list[str] = []
         for feature, values, to_key in (("phones", entry.phones, phone_key),
                                         ("license_numbers", entry.license_numbers, licence_key),
                                         ("social_handles", entry.social_handles, handle_key),
@@ -151,12 +167,12 @@ class WatchlistIndex:
                     listed = self.identifiers[feature]
                     held = listed.get(key)
                     if held is None:
-                        listed[key] = (record, value)
+                        listed[key] = record
                     elif isinstance(held, list):
-                        held.append((record, value))
+                        held.append(record)
                     else:
-                        listed[key] = [held, (record, value)]
-                    keys.append((feature, key, value))
+                        listed[key] = [held, record]
+                    keys += (feature, key, value)
         record.keys = tuple(keys)
         self.entries[record.id] = record
 
@@ -174,9 +190,9 @@ class WatchlistIndex:
                 if _discard_member(self.postings, token, name) and len(token) >= MIN_FUZZY_LEN:
                     for variant in deletions(token) | {token}:
                         _discard_member(self.neighbours, variant, token)
-        for feature, key, _ in record.keys:
+        for feature, key, _ in _triples(record.keys):
             listed = self.identifiers[feature]
-            others = [h for h in self.holders(feature, key) if h[0] is not record]
+            others = [h for h, _ in self.holders(feature, key) if h is not record]
             if not others:
                 listed.pop(key, None)
             else:
@@ -202,10 +218,12 @@ class WatchlistIndex:
             if len(held) == 1:
                 self.by_token_set[key] = held[0]
 
-    def holders(self, feature: str, key: str) -> list[tuple[EntryRecord, str]] | tuple[tuple[EntryRecord, str]]:
-        """The (entry, listed value) pairs holding this identifier key."""
+    def holders(self, feature: str, key: str) -> list[tuple[EntryRecord, str]]:
+        """The (entry, value as listed) pairs holding this identifier key."""
         held = self.identifiers[feature].get(key)
-        return () if held is None else held if isinstance(held, list) else (held,)
+        if held is None:
+            return []
+        return [(entry, _listed_value(entry, feature, key)) for entry in (held if isinstance(held, list) else (held,))]
 
     def names_with_tokens(self, tokens: tuple[str, ...]) -> list[NameRecord]:
         held = self.by_token_set.get(tokens)
