@@ -43,7 +43,9 @@ class Notifier:
     async def start(self) -> None:
         producer = make_producer(self.settings)
         await producer.start()
-        self.relay = OutboxRelay(self.sessions, producer, ledger.ORIGIN, poll_s=self.settings.outbox_poll_s)
+        # A poke comes with every send: linger a little so that each round publishes many events.
+        self.relay = OutboxRelay(self.sessions, producer, ledger.ORIGIN, poll_s=self.settings.outbox_poll_s,
+                                 linger_s=0.05)
         self.dispatcher = Dispatcher(self.settings, self.sessions, self.relay, self.instance)
         self.started.set()
         await asyncio.gather(

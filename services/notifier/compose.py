@@ -6,8 +6,7 @@ agencies that protect victims. Never a victim's or reporter's name, phone, NIK, 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from importlib import resources
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
@@ -22,8 +21,9 @@ VICTIM_CATEGORIES = {"minor"}
 
 @lru_cache
 def _env() -> Environment:
+    # The templates ship with the code: no check of their files' modification time on every use.
     return Environment(loader=PackageLoader("services.notifier", "templates"), undefined=StrictUndefined,
-                       autoescape=False, keep_trailing_newline=False)
+                       autoescape=False, keep_trailing_newline=False, auto_reload=False)
 
 
 @lru_cache
@@ -38,11 +38,27 @@ def action_for(agency: Agency, result: ScreeningResult, lang: str) -> str:
     return "; ".join(chosen)
 
 
-@dataclass(frozen=True)
 class AlertText:
-    sms: str
-    subject: str
-    body: str
+    """An alert's wording. Each part is rendered when first read: an email needs no SMS text,
+    an SMS no subject or body."""
+
+    def __init__(self, env: Environment, lang: str, context: dict) -> None:
+        self._env, self._lang, self._context = env, lang, context
+
+    def _render(self, name: str) -> str:
+        return self._env.get_template(f"{name}.{self._lang}.j2").render(self._context)
+
+    @cached_property
+    def sms(self) -> str:
+        return self._render("sms").strip()
+
+    @cached_property
+    def subject(self) -> str:
+        return " ".join(self._render("email_subject").split())
+
+    @cached_property
+    def body(self) -> str:
+        return self._render("email_body")
 
 
 ESCALATION = {"id": "ESKALASI", "en": "ESCALATION"}
@@ -72,8 +88,4 @@ def compose(alert_id: str, agency: Agency, result: ScreeningResult, public_url: 
                      "methods": sorted({e.method for e in m.evidence})} for m in result.matches],
         "indicators": result.indicators,
     }
-    return AlertText(
-        sms=env.get_template(f"sms.{lang}.j2").render(context).strip(),
-        subject=" ".join(env.get_template(f"email_subject.{lang}.j2").render(context).split()),
-        body=env.get_template(f"email_body.{lang}.j2").render(context),
-    )
+    return AlertText(env, lang, context)

@@ -9,12 +9,12 @@ import logging
 import random
 import time
 
+from sqlalchemy import Row
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.notifier import ledger
 from services.notifier.channels import DeliveryError, EmailChannel, SmsChannel
 from services.notifier.compose import compose
-from services.notifier.models import AlertSend
 from shared.db import run_db
 from shared.outbox import OutboxRelay
 from shared.schemas import Agency, ScreeningResult
@@ -57,12 +57,13 @@ class SentRecorder:
                  max_batch: int = 200, linger_s: float = 0.01) -> None:
         self.sessions, self.failover_after_s = sessions, failover_after_s
         self.max_batch, self.linger_s = max_batch, linger_s
-        self._pending: list[tuple[str, str | None, asyncio.Future]] = []
+        self._pending: list[tuple[Row, str | None, asyncio.Future]] = []
         self._wake = asyncio.Event()
 
-    async def record(self, alert_id: str, provider_id: str | None) -> None:
+    async def record(self, row: Row, provider_id: str | None) -> None:
+        """`row` as claim_due returned it: its key columns go into the alerts.v1 event."""
         done = asyncio.get_running_loop().create_future()
-        self._pending.append((alert_id, provider_id, done))
+        self._pending.append((row, provider_id, done))
         self._wake.set()
         await done
 
@@ -147,7 +148,7 @@ class Dispatcher:
                 pass
             self._wake.clear()
 
-    async def _deliver_guarded(self, row: AlertSend) -> None:
+    async def _deliver_guarded(self, row: Row) -> None:
         try:
             await self.deliver(row)
         except Exception:
@@ -159,7 +160,8 @@ class Dispatcher:
             if self.slots._value >= self._claim_at:  # enough room: claim the next batch now
                 self._wake.set()
 
-    async def deliver(self, row: AlertSend) -> None:
+    async def deliver(self, row: Row) -> None:
+        """`row`: a ledger row as claim_due returned it."""
         result = ScreeningResult.model_validate(row.result)
         agency = Agency.model_validate(row.agency)
         text = compose(row.id, agency, result, self.settings.resolved_public_url, step=row.step)
@@ -183,7 +185,7 @@ class Dispatcher:
             return
         # Handed over: from here on a failure must never lead to sending again, so the
         # record is retried until the database takes it.
-        await self.recorder.record(row.id, sent.provider_id)
+        await self.recorder.record(row, sent.provider_id)
         log.info("alert %s sent by %s (attempt %d)", row.id, row.channel, row.attempts)
 
     async def close(self) -> None:

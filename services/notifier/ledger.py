@@ -2,17 +2,20 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from datetime import timedelta
+from types import SimpleNamespace
 
-from sqlalchemy import select, update
+from sqlalchemy import Row, bindparam, func, select, text, update
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.notifier.models import AlertSend
 from services.notifier.routing import PlannedAlert
-from shared.db import now
+from shared.db import UtcDateTime, now
 from shared.models import ServiceHeartbeat
-from shared.outbox import enqueue
+from shared.outbox import enqueue, enqueue_many
 from shared.models import AgencyRow, BrokenContact
 from shared.schemas import AlertChannel, AlertEvent, AlertStatus, RiskLevel, ScreeningResult
 from shared.topics import ALERTS, ALERTS_DEAD
@@ -25,7 +28,8 @@ def alert_id(report_id: str, agency_code: str, channel: str, step: int) -> str:
     return "al_" + digest[:24]
 
 
-def _event(row: AlertSend, status: AlertStatus, detail: str = "") -> AlertEvent:
+def _event(row, status: AlertStatus, detail: str = "") -> AlertEvent:
+    """The alerts.v1 event for a ledger row (an AlertSend, or anything with its key columns)."""
     return AlertEvent(alert_id=row.id, report_id=row.report_id, agency_code=row.agency_code,
                       channel=AlertChannel(row.channel), step=row.step, status=status, at=now(),
                       attempt=row.attempts, detail=detail)
@@ -51,81 +55,144 @@ def _arm_raised_urgency(s: Session, raised: dict[str, ScreeningResult], escalate
             row.escalate_at = now() + timedelta(seconds=escalate_after_s)
 
 
+# INSERT ... ON CONFLICT DO NOTHING: a key already in the ledger (a redelivery, an earlier
+# screening, another worker a moment ago) is left as it is, without failing the batch.
+_INSERT_NEW = sqlite.insert(AlertSend.__table__).on_conflict_do_nothing().returning(AlertSend.__table__.c.id)
+
+# PostgreSQL: the same with the batch as one JSON parameter of one short statement, which the
+# driver parses and the server prepares once, whatever the batch size. The JSON columns travel
+# as JSON texts inside it (strings), so that any text a report holds (even a NUL, which a
+# PostgreSQL string cannot) reaches the json columns as it is.
+_INSERT_NEW_PG = text(
+    "INSERT INTO alert_sends (id, report_id, agency_code, channel, step, status, priority, attempts, "
+    "next_attempt_at, deadline_at, recipients, agency, result, escalate_at, last_error, created_at, updated_at) "
+    "SELECT r->>'id', r->>'report_id', r->>'agency_code', r->>'channel', :step, 'queued', "
+    "CAST(r->>'priority' AS INTEGER), 0, :stamp, :deadline, CAST(r->>'recipients' AS JSON), "
+    "CAST(r->>'agency' AS JSON), CAST(r->>'result' AS JSON), "
+    "CAST(r->>'escalate_at' AS TIMESTAMPTZ), '', :stamp, :stamp "
+    "FROM json_array_elements(CAST(:rows AS JSON)) AS r "
+    "ON CONFLICT DO NOTHING RETURNING id")
+
+
 def record_planned(sessions: sessionmaker[Session], planned: list[tuple[ScreeningResult, PlannedAlert]],
                    deadline_s: float, step: int = 0, escalate_after_s: float | None = None) -> list[str]:
-    """Write ledger rows for alerts not yet in it (one transaction for the batch); returns the
-    new alert ids. A key already present (a redelivery, an earlier screening) is not sent again;
-    only its escalation timer starts if the new result made it urgent."""
-    rows = {}
+    """Write ledger rows for alerts not yet in it (one transaction, one INSERT for the batch);
+    returns the new alert ids. A key already present (a redelivery, an earlier screening, another
+    worker) is not sent again; only its escalation timer starts if the new result made it urgent.
+    Several results for one key in a batch (a report re-screened a moment after it came in) end
+    as they would one batch after another: the first plans the alert, a later urgent one arms
+    its escalation."""
+    rows, urgent_sms = {}, {}
     for result, alert in planned:
         aid = alert_id(result.report_id, alert.agency.code, alert.channel.value, step)
         rows.setdefault(aid, (result, alert))
+        if alert.channel == AlertChannel.sms and result.risk_level in URGENT:
+            urgent_sms.setdefault(aid, result)  # the first urgent result for the key
     if not rows:
         return []
-    try:
-        with sessions.begin() as s:
-            existing = set(s.scalars(select(AlertSend.id).where(AlertSend.id.in_(list(rows)))))
-            created = []
-            for aid, (result, alert) in rows.items():
-                if aid in existing:
-                    continue
-                row = AlertSend(
-                    id=aid, report_id=result.report_id, agency_code=alert.agency.code,
-                    channel=alert.channel.value, step=step, status="queued", priority=alert.priority, attempts=0,
-                    next_attempt_at=now(), deadline_at=now() + timedelta(seconds=deadline_s),
-                    recipients=list(alert.recipients), result=result.model_dump(mode="json"),
-                    agency=alert.agency.model_dump(mode="json", include={"code", "name", "receives"}),
-                    # Urgent SMS alerts start the acknowledgement timer (durable: a column, not a task).
-                    escalate_at=now() + timedelta(seconds=escalate_after_s)
-                    if escalate_after_s and alert.channel == AlertChannel.sms and result.risk_level in URGENT else None,
-                )
-                s.add(row)
-                _announce(s, row, AlertStatus.queued)
-                created.append(aid)
-            if escalate_after_s:
-                _arm_raised_urgency(s, {aid: result for aid, (result, alert) in rows.items()
-                                        if aid in existing and alert.channel == AlertChannel.sms
-                                        and result.risk_level in URGENT}, escalate_after_s)
-        return created
-    except IntegrityError:  # another worker wrote some of the same keys first
-        if len(rows) == 1:
-            return []  # its row stands
-        return [aid for pair in rows.values()
-                for aid in record_planned(sessions, [pair], deadline_s, step, escalate_after_s)]
-
-
-def claim_due(sessions: sessionmaker[Session], instance: str, limit: int) -> list[AlertSend]:
-    """Claim due rows for this worker: urgent first, then by due time. The claim is one
-    conditional UPDATE (status still queued), so two workers never both take a row."""
-    with sessions() as s:
-        candidates = s.scalars(
-            select(AlertSend.id).where(AlertSend.status == "queued", AlertSend.next_attempt_at <= now())
-            .order_by(AlertSend.priority, AlertSend.next_attempt_at).limit(limit)
-        ).all()
-    if not candidates:
-        return []
     stamp = now()
+    deadline = stamp + timedelta(seconds=deadline_s)
+    escalate = stamp + timedelta(seconds=escalate_after_s) if escalate_after_s else None
+    values = []
+    for aid, (result, alert) in rows.items():
+        if escalate and aid in urgent_sms:  # raised later in this batch: as _arm_raised_urgency does
+            result = urgent_sms[aid]
+        values.append(dict(
+            id=aid, report_id=result.report_id, agency_code=alert.agency.code, channel=alert.channel.value,
+            step=step, status="queued", priority=alert.priority, attempts=0, next_attempt_at=stamp,
+            deadline_at=deadline, recipients=list(alert.recipients), result=result,
+            agency=alert.agency.model_dump(mode="json", include={"code", "name", "receives"}),
+            # Urgent SMS alerts start the acknowledgement timer (durable: a column, not a task).
+            escalate_at=escalate if aid in urgent_sms else None, last_error="", created_at=stamp, updated_at=stamp))
     with sessions.begin() as s:
-        s.execute(
-            update(AlertSend).where(AlertSend.id.in_(candidates), AlertSend.status == "queued")
-            .values(status="sending", claimed_by=instance, claimed_at=stamp, attempts=AlertSend.attempts + 1)
-        )
-    with sessions() as s:
-        return list(s.scalars(select(AlertSend).where(
-            AlertSend.id.in_(candidates), AlertSend.claimed_by == instance, AlertSend.claimed_at == stamp,
-            AlertSend.status == "sending").order_by(AlertSend.priority, AlertSend.next_attempt_at)))
+        if s.get_bind().dialect.name == "postgresql":
+            inserted = set(s.scalars(_INSERT_NEW_PG, {"step": step, "stamp": stamp, "deadline": deadline, "rows": json.dumps([
+                {"id": v["id"], "report_id": v["report_id"], "agency_code": v["agency_code"], "channel": v["channel"],
+                 "priority": v["priority"], "recipients": json.dumps(v["recipients"]),
+                 "agency": json.dumps(v["agency"]), "result": v["result"].model_dump_json(),
+                 "escalate_at": v["escalate_at"].isoformat() if v["escalate_at"] else None} for v in values])}))
+        else:
+            inserted = set(s.scalars(_INSERT_NEW, [dict(v, result=v["result"].model_dump(mode="json"))
+                                                   for v in values]))
+        created = [v["id"] for v in values if v["id"] in inserted]  # in planning order
+        enqueue_many(s, ORIGIN, [(ALERTS.name, v["report_id"], _event(SimpleNamespace(**v), AlertStatus.queued))
+                                 for v in values if v["id"] in inserted])
+        if escalate_after_s:
+            _arm_raised_urgency(s, {aid: result for aid, result in urgent_sms.items() if aid not in inserted},
+                                escalate_after_s)
+    return created
 
 
-def mark_sent_many(sessions: sessionmaker[Session], sent: list[tuple[str, str | None]],
+def _claim_statement():
+    t, due = AlertSend.__table__, AlertSend.__table__.alias("due_rows")
+    # Materialized: PostgreSQL would otherwise re-run a LIMIT subquery for each row it updates,
+    # and each re-run (skipping the rows this statement already took) would take more.
+    candidates = (select(due.c.id).where(due.c.status == "queued", due.c.next_attempt_at <= bindparam("stamp"))
+                  .order_by(due.c.priority, due.c.next_attempt_at).limit(bindparam("limit"))
+                  .with_for_update(skip_locked=True)  # SQLite: ignored (one writer at a time)
+                  .cte("due").prefix_with("MATERIALIZED"))
+    return (update(t).where(t.c.id.in_(select(candidates.c.id)), t.c.status == "queued")
+            .values(status="sending", claimed_by=bindparam("instance"), claimed_at=bindparam("stamp"),
+                    attempts=t.c.attempts + 1)
+            .returning(*t.c))
+
+
+_CLAIM = _claim_statement()
+
+
+def claim_due(sessions: sessionmaker[Session], instance: str, limit: int) -> list[Row]:
+    """Claim due rows for this worker: urgent first, then by due time. The claim is one
+    conditional UPDATE (status still queued) that returns the rows it took, so two workers never
+    both take a row; on PostgreSQL the candidates are locked with SKIP LOCKED, so concurrent
+    claims take different rows instead of queueing behind each other. The rows come back as
+    read-only records with the ledger's columns as attributes (what sending needs), not as ORM
+    objects."""
+    if limit <= 0:
+        return []
+    with sessions.begin() as s:
+        rows = s.execute(_CLAIM, {"stamp": now(), "limit": limit, "instance": instance}).all()
+    rows.sort(key=lambda r: (r.priority, r.next_attempt_at))
+    return rows
+
+
+_MARK_SENT = (
+    update(AlertSend.__table__).where(AlertSend.__table__.c.id == bindparam("aid"))
+    .values(status="sent", provider_id=bindparam("pid"), updated_at=bindparam("stamp"), last_error="",
+            # SMS: the failover timer starts (cleared on "delivered"); other rows keep theirs (None).
+            failover_at=func.coalesce(bindparam("failover", type_=UtcDateTime), AlertSend.__table__.c.failover_at))
+)
+
+
+# PostgreSQL: the batch as three array parameters of one statement (see _INSERT_NEW_PG).
+_MARK_SENT_PG = text(
+    "UPDATE alert_sends AS a SET status = 'sent', provider_id = v.pid, updated_at = :stamp, last_error = '', "
+    "failover_at = COALESCE(v.failover, a.failover_at) "
+    "FROM unnest(CAST(:ids AS VARCHAR[]), CAST(:pids AS VARCHAR[]), CAST(:failovers AS TIMESTAMPTZ[])) "
+    "AS v(id, pid, failover) WHERE a.id = v.id")
+
+
+def mark_sent_many(sessions: sessionmaker[Session], sent: list[tuple[Row, str | None]],
                    failover_after_s: float | None = None) -> None:
-    """Record handed-over sends, many in one transaction."""
-    provider_ids = dict(sent)
+    """Record handed-over sends, many in one transaction: one UPDATE for the batch (SQLite: one
+    statement run for each row), their alerts.v1 events in one INSERT. `sent` holds the rows
+    as claim_due returned them, each with the provider's id; the events take their key columns
+    (and attempt count) from them, as a worker's claimed rows change only by its own hand."""
+    if not sent:
+        return
+    stamp = now()
+    failover = stamp + timedelta(seconds=failover_after_s) if failover_after_s else None
+    ordered = sorted(sent, key=lambda pair: pair[0].id)  # rows and events in id order, as before
     with sessions.begin() as s:
-        for row in s.scalars(select(AlertSend).where(AlertSend.id.in_(list(provider_ids))).order_by(AlertSend.id)):
-            row.status, row.provider_id, row.updated_at, row.last_error = "sent", provider_ids[row.id], now(), ""
-            if row.channel == "sms" and failover_after_s:
-                row.failover_at = now() + timedelta(seconds=failover_after_s)  # cleared on "delivered"
-            _announce(s, row, AlertStatus.sent)
+        if s.get_bind().dialect.name == "postgresql":
+            s.execute(_MARK_SENT_PG, {"stamp": stamp, "ids": [row.id for row, _ in ordered],
+                                      "pids": [provider_id for _, provider_id in ordered],
+                                      "failovers": [failover if row.channel == "sms" else None for row, _ in ordered]})
+        else:
+            s.execute(_MARK_SENT, [{"aid": row.id, "pid": provider_id, "stamp": stamp,
+                                    "failover": failover if row.channel == "sms" else None}
+                                   for row, provider_id in ordered])
+        enqueue_many(s, ORIGIN, [(ALERTS.name, row.report_id, _event(row, AlertStatus.sent))
+                                 for row, _ in ordered])
 
 
 def mark_retry(sessions: sessionmaker[Session], aid: str, reason: str, delay_s: float) -> bool:
