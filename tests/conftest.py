@@ -35,23 +35,30 @@ def _postgres_database():
 @contextlib.contextmanager
 def running_stack(kind: str, sinks, home):
     """A whole system (broker, three services) on SQLite or on a fresh PostgreSQL database."""
-    pg = None
+    with database_url(kind, home) as url:
+        stack = Stack(home, url, sinks).start()
+        try:
+            yield stack
+        finally:
+            stack.stop()
+
+
+@contextlib.contextmanager
+def database_url(kind: str, folder):
+    """A SQLite file in folder, or a fresh PostgreSQL database dropped afterwards (skips
+    the test when PostgreSQL is not reachable)."""
     if kind == "sqlite":
-        url = f"sqlite:///{home / 'waspada.db'}"
-    else:
-        pg, reason = _postgres_database()
-        if pg is None:
-            pytest.skip(reason)
-        url = pg[2]
-    stack = Stack(home, url, sinks).start()
+        yield f"sqlite:///{folder / 'waspada.db'}"
+        return
+    pg, reason = _postgres_database()
+    if pg is None:
+        pytest.skip(reason)
+    admin, name, url = pg
     try:
-        yield stack
+        yield url
     finally:
-        stack.stop()
-        if pg:
-            admin, name, _ = pg
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            admin.close()
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgres"])

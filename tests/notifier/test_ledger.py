@@ -16,7 +16,7 @@ from services.notifier.routing import PlannedAlert
 from shared.db import create_schema, make_engine, make_sessionmaker
 from shared.models import OutboxMessage
 from shared.schemas import Agency, AlertChannel, ScreeningResult, utcnow
-from tests.conftest import _postgres_database
+from tests.conftest import database_url
 
 AGENCY = Agency(code="ag-ledger", name="Ledger", receives=["minor"], emails=["desk@ledger.example"],
                 phones=["+6281100000101", "+6281100000102"])
@@ -24,22 +24,11 @@ AGENCY = Agency(code="ag-ledger", name="Ledger", receives=["minor"], emails=["de
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def sessions(request, tmp_path):
-    pg = None
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'ledger.db'}"
-    else:
-        pg, reason = _postgres_database()
-        if pg is None:
-            pytest.skip(reason)
-        url = pg[2]
-    engine = make_engine(url)
-    create_schema(engine)
-    yield make_sessionmaker(engine)
-    engine.dispose()
-    if pg:
-        admin, name, _ = pg
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
+    with database_url(request.param, tmp_path) as url:
+        engine = make_engine(url)
+        create_schema(engine)
+        yield make_sessionmaker(engine)
+        engine.dispose()
 
 
 def _result(i: int, risk: str = "medium") -> ScreeningResult:

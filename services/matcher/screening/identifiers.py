@@ -3,7 +3,6 @@ Found both in their own fields and inside free text."""
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from urllib.parse import urlsplit
 
 import phonenumbers
