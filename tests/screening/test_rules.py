@@ -166,3 +166,16 @@ def test_blocking_at_scale_keeps_exact_names_of_common_words_and_nicknames():
     assert "exact" in ids(e.screen(ReportContent(agency_names=["PT Jaya Abadi Sentosa"])))
     assert ids(e.screen(ReportContent(recruiter_names=["Parman"]))) == ["nick"]
     assert "c17" in ids(e.screen(ReportContent(agency_names=["PT Jaya Abadi Sentosa 17"])))
+
+
+def test_ad_words_open_no_name_window_but_listed_names_holding_one_are_found():
+    """'kami' and 'gaji' fill every ad: a listed name holding one is found through its other
+    words, and the word alone scores no listed name (it would in every ad)."""
+    e = ScreeningEngine([WatchlistEntry(id="k1", kind="agency", name="Kami Wiratama"),
+                         WatchlistEntry(id="k2", kind="person", name="Gaji")])
+    ad = "Lowongan pabrik, gaji besar, hubungi kami segera"
+    assert ids(e.screen(ReportContent(ad_text=ad))) == []
+    named = e.screen(ReportContent(ad_text=f"{ad}. Penyalur: Kami Wiratama, Cilacap"))
+    assert ids(named) == ["k1"]
+    assert named.matches[0].evidence[0].method == "text_name"
+    assert ids(e.screen(ReportContent(ad_text=f"{ad}. Hubungi Pak Gaji"))) == ["k2"]  # after a title

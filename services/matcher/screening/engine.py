@@ -91,6 +91,7 @@ class ScreeningEngine:
         forms = rules.names()
         self._anchors = {f for f in forms["company_forms"] if " " not in f}
         self._honorifics = set(forms["honorifics"]) - {"bin", "binti"}
+        self._ad_words = _ad_vocabulary()
 
     def upsert(self, entry: WatchlistEntry) -> None:
         self.index.upsert(entry)
@@ -329,7 +330,7 @@ class ScreeningEngine:
             if token in self._anchors or token in self._honorifics:
                 windows.add((i + 1, min(len(tokens), i + 1 + TEXT_WINDOW)))
             elif token in self.index.postings and len(self.index.postings[token]) <= 50 \
-                    and self.index.weight(token) >= 1.0:
+                    and self.index.weight(token) >= 1.0 and token not in self._ad_words:
                 windows.add((max(0, i - 3), min(len(tokens), i + 4)))
         for start, end in _merge_overlapping(windows):
             window = tokens[start:end]
@@ -340,6 +341,20 @@ class ScreeningEngine:
                     continue
                 shown = " ".join(words[start:end]) if len(words) == len(tokens) else " ".join(window)
                 note(name.entry, "text_name", (round(score * 0.95, 4), "ad_text", shown, name.original, "text_name"))
+
+
+def _ad_vocabulary() -> frozenset[str]:
+    """Words any ad is full of ("kami", "gaji", "segera"): one in a listed name says nothing
+    about the ad naming it, so it opens no window alone (rare in the watchlist is not rare in
+    ads). The red-flag phrases' words count as ad words too."""
+    data = rules.ad_words()
+    words = [*data["stopwords"], *data["job_ad_words"]]
+    flags = rules.red_flags()
+    for indicator in flags["indicators"]:
+        words += indicator.get("phrases", [])
+        words += [phrase for group in indicator.get("all_of", []) for phrase in group]
+    words += flags["domestic_work_phrases"]
+    return frozenset(token for text in words for token in text_tokens(text))
 
 
 def _merge_overlapping(windows: set[tuple[int, int]]) -> list[tuple[int, int]]:

@@ -23,3 +23,8 @@ def red_flags() -> dict:
 @lru_cache
 def moratorium() -> dict:
     return _load("moratorium.json")
+
+
+@lru_cache
+def ad_words() -> dict:
+    return _load("ad_words.json")
