@@ -7,11 +7,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TypeVar
 
-from sqlalchemy import DateTime, Engine, create_engine, event
+import logging
+
+from sqlalchemy import DateTime, Engine, create_engine, event, inspect, text
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 class UtcDateTime(TypeDecorator):
@@ -69,6 +72,29 @@ def create_schema(engine: Engine) -> None:
     import services.ingest.web.models  # noqa: F401
 
     Base.metadata.create_all(engine)
+    _add_new_columns(engine)
+
+
+def _add_new_columns(engine: Engine) -> None:
+    """Tables made by an older version lack the columns added since: create_all makes missing
+    tables only. A new nullable column is added here (ALTER TABLE ... ADD COLUMN, on SQLite and
+    PostgreSQL alike); any other change still needs a hand-written migration."""
+    existing_tables = set(inspect(engine).get_table_names())
+    for table in Base.metadata.sorted_tables:
+        if table.name not in existing_tables:
+            continue
+        present = {c["name"] for c in inspect(engine).get_columns(table.name)}
+        for column in table.columns:
+            if column.name in present:
+                continue
+            if not column.nullable or column.primary_key or column.server_default is not None:
+                log.warning("table %s lacks column %s, which needs a hand-written migration", table.name, column.name)
+                continue
+            kind = column.type.compile(dialect=engine.dialect)
+            guard = "IF NOT EXISTS " if engine.dialect.name == "postgresql" else ""
+            with engine.begin() as connection:
+                connection.execute(text(f'ALTER TABLE "{table.name}" ADD COLUMN {guard}"{column.name}" {kind}'))
+            log.info("table %s: column %s added", table.name, column.name)
 
 
 _DB_THREADS = ThreadPoolExecutor(max_workers=16, thread_name_prefix="db")
