@@ -31,8 +31,11 @@ def beat(sessions: sessionmaker[Session], service: str, instance: str, ready: bo
 
 
 async def heartbeat_loop(sessions: sessionmaker[Session], service: str, is_ready: Callable[[], bool],
-                         interval_s: float, detail: Callable[[], str] = lambda: "") -> None:
-    instance = instance_name()
+                         interval_s: float, detail: Callable[[], str] = lambda: "",
+                         instance: str | None = None) -> None:
+    """`instance`: the name this process claims work under (default hostname:pid), so that
+    others can tell whether the claimer still runs."""
+    instance = instance or instance_name()
     while True:
         try:
             await run_db(beat, sessions, service, instance, is_ready(), detail())
