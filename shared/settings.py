@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     failover_after_s: float = 300.0
     email_per_s: float = 200.0  # per notifier worker
     sms_per_s: float = 5.0  # per notifier worker; Twilio long codes take about 1/s, short codes more
+    # An SMS in doubt (its worker died mid-send, or the send timed out) is looked up at Twilio
+    # among messages sent since its attempt began minus this margin (clocks differ) before it
+    # is sent again.
+    sms_lookup_margin_s: float = 300.0
     notifier_instance: str | None = None
 
     max_body_bytes: int = Field(default=64 * 1024)

@@ -6,15 +6,16 @@ import asyncio
 import ssl
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from email.charset import QP, Charset
 from email.header import Header
 from email.message import Message
 from email.mime.text import MIMEText
-from email.utils import make_msgid
+from email.utils import parseaddr
 
 import aiohttp
 import aiosmtplib
-from twilio.base.exceptions import TwilioRestException
+from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest import Client
 
@@ -26,10 +27,22 @@ TWILIO_TRANSIENT = {30003, 20429, 30001}
 
 
 class DeliveryError(Exception):
-    def __init__(self, reason: str, *, transient: bool) -> None:
+    """`in_doubt`: the request went out and no answer came back (a timeout, a dropped
+    connection), so the provider may have accepted the message all the same."""
+
+    def __init__(self, reason: str, *, transient: bool, in_doubt: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
         self.transient = transient
+        self.in_doubt = in_doubt
+
+
+class _SendInterrupted(Exception):
+    """The message was being handed to the server when the send failed without an answer."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
 
 
 @dataclass
@@ -64,26 +77,38 @@ class SmtpPool:
         return client
 
     async def send(self, msg: Message) -> dict:
-        async with self._slots, asyncio.timeout(self.settings.smtp_timeout_s):  # the whole send
-            client, used = None, 0
-            while self._idle and client is None:
-                candidate, last, used = self._idle.pop()
-                if time.monotonic() - last < self.MAX_IDLE_S and candidate.is_connected:
-                    client = candidate
+        """Raises _SendInterrupted when the failure came while the message was being handed over
+        and the server gave no answer (it may have taken it); other failures as they are."""
+        handing_over = False
+        try:
+            async with self._slots, asyncio.timeout(self.settings.smtp_timeout_s):  # the whole send
+                client, used = None, 0
+                while self._idle and client is None:
+                    candidate, last, used = self._idle.pop()
+                    if time.monotonic() - last < self.MAX_IDLE_S and candidate.is_connected:
+                        client = candidate
+                    else:
+                        _close(candidate)
+                if client is None:
+                    client, used = await self._connect(), 0
+                try:
+                    handing_over = True
+                    errors, _ = await client.send_message(msg)
+                    handing_over = False
+                except BaseException:
+                    _close(client)
+                    raise
+                if used + 1 < self.MAX_MESSAGES:
+                    self._idle.append((client, time.monotonic(), used + 1))
                 else:
-                    _close(candidate)
-            if client is None:
-                client, used = await self._connect(), 0
-            try:
-                errors, _ = await client.send_message(msg)
-            except BaseException:
-                _close(client)
-                raise
-            if used + 1 < self.MAX_MESSAGES:
-                self._idle.append((client, time.monotonic(), used + 1))
-            else:
-                await _quit(client)
-            return errors
+                    await _quit(client)
+                return errors
+        except (aiosmtplib.SMTPResponseException, aiosmtplib.SMTPRecipientsRefused):
+            raise  # the server answered: it did not take the message
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            if handing_over:
+                raise _SendInterrupted(exc) from exc
+            raise
 
     async def close(self) -> None:
         while self._idle:
@@ -108,6 +133,16 @@ _UTF8_QP = Charset("utf-8")
 _UTF8_QP.body_encoding = QP  # readable in the raw message, unlike base64
 
 
+def message_id(alert_id: str, sender: str) -> str:
+    """The alert's Message-ID: the same for every attempt, so that a message sent again after
+    an unrecorded send (a worker killed between the server's 250 and the ledger) is the same
+    message to a mailbox or relay that drops repeated Message-IDs."""
+    domain = parseaddr(sender)[1].rpartition("@")[2].strip().lower()
+    if not domain or any(c in domain for c in "<>@ \t\r\n\x00"):
+        domain = "waspada.local"
+    return f"<{alert_id}@{domain}>"
+
+
 def build_email(sender: str, recipients: list[str], subject: str, body: str, alert_id: str) -> Message:
     """A plain-text UTF-8 message. Built with the compat32 classes: the modern EmailMessage
     parses and refolds every header and cost ~3 ms of CPU a message, the notifier's largest
@@ -119,7 +154,7 @@ def build_email(sender: str, recipients: list[str], subject: str, body: str, ale
     msg = MIMEText(body, "plain", _UTF8_QP)
     for name, value in headers.items():
         msg[name] = value if value.isascii() else Header(value, "utf-8")
-    msg["Message-ID"] = make_msgid(idstring=alert_id, domain="waspada.local")
+    msg["Message-ID"] = message_id(alert_id, sender)
     return msg
 
 
@@ -137,6 +172,9 @@ class EmailChannel:
             raise DeliveryError(f"smtp recipients refused {codes}", transient=all(400 <= c < 500 for c in codes)) from None
         except aiosmtplib.SMTPResponseException as exc:
             raise DeliveryError(f"smtp {exc.code}", transient=400 <= exc.code < 500) from None
+        except _SendInterrupted as exc:
+            raise DeliveryError(f"smtp {type(exc.cause).__name__} while sending", transient=True,
+                                in_doubt=True) from None
         except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as exc:
             raise DeliveryError(f"smtp {type(exc).__name__}", transient=True) from None
         if errors:  # some recipients refused: permanent for them, the rest got it
@@ -175,9 +213,48 @@ class SmsChannel:
             if code in TWILIO_PERMANENT:
                 transient = False
             raise DeliveryError(f"twilio {exc.status}/{code}", transient=transient) from None
-        except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+        except aiohttp.ClientConnectorError as exc:  # no connection: the request never went out
             raise DeliveryError(f"twilio {type(exc).__name__}", transient=True) from None
+        except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+            # Sent, and no answer: Twilio may have accepted it. The retry looks it up first.
+            raise DeliveryError(f"twilio {type(exc).__name__}", transient=True, in_doubt=True) from None
         return Sent(provider_id=message.sid, status="sent")
+
+    LOOKUP_PAGE_SIZE = 100
+    LOOKUP_LIMIT = 1000
+
+    async def find_sent(self, to: str, reference: str, since: datetime) -> Sent | None:
+        """The message to `to` whose body holds `reference` (the alert id, in the alert's link)
+        that Twilio accepted since `since`, or None when Twilio shows none. Raises DeliveryError
+        (transient) when Twilio cannot be asked or the answer is not conclusive: the caller must
+        then neither send nor give up.
+
+        Twilio lists messages newest first by date_sent, filtered here by recipient, sender and
+        DateSent >= since, page after page (the SDK follows next_page_uri). A message Twilio has
+        accepted but not sent yet has no date_sent, so the newest page for that recipient is
+        also read without the date filter."""
+        messages = self._get_client().messages
+        try:
+            checked = 0
+            async for message in await messages.stream_async(to=to, from_=self.settings.twilio_from,
+                                                              date_sent_after=since, page_size=self.LOOKUP_PAGE_SIZE):
+                if reference in (message.body or ""):
+                    return Sent(provider_id=message.sid, status=str(message.status or "sent"))
+                checked += 1
+                if checked >= self.LOOKUP_LIMIT:
+                    raise DeliveryError(f"twilio lookup: over {self.LOOKUP_LIMIT} messages to check", transient=True)
+            for message in await messages.list_async(to=to, from_=self.settings.twilio_from,
+                                                     limit=self.LOOKUP_PAGE_SIZE):
+                if reference in (message.body or ""):
+                    return Sent(provider_id=message.sid, status=str(message.status or "sent"))
+        except TwilioRestException as exc:
+            raise DeliveryError(f"twilio lookup {exc.status}/{exc.code or 0}", transient=True) from None
+        except TwilioException as exc:  # a page that could not be read: ("Unable to fetch page", response)
+            status = getattr(exc.args[1], "status_code", "?") if len(exc.args) > 1 else "?"
+            raise DeliveryError(f"twilio lookup {status}", transient=True) from None
+        except (aiohttp.ClientError, OSError, asyncio.TimeoutError, ValueError) as exc:
+            raise DeliveryError(f"twilio lookup {type(exc).__name__}", transient=True) from None
+        return None
 
     async def close(self) -> None:
         if self._client is not None:

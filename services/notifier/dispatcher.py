@@ -8,6 +8,7 @@ import asyncio
 import logging
 import random
 import time
+from datetime import timedelta
 
 from sqlalchemy import Row
 from sqlalchemy.orm import Session, sessionmaker
@@ -48,13 +49,16 @@ def backoff_s(attempt: int, base: float = 0.5, cap: float = 60.0) -> float:
 
 
 class SentRecorder:
-    """Stores handed-over sends in batches: one transaction for everything sent in the last few
-    milliseconds, since the database, not the providers, limits the rate otherwise. A send is
+    """Stores handed-over sends in batches (group commit): a send is written as soon as the
+    previous write is done, together with every send that finished meanwhile, since the
+    database, not the providers, limits the rate otherwise. No waiting for a batch to fill:
+    the time between a provider's acceptance and the ledger's record (when a crash makes the
+    send unrecorded, see AlertSend.in_doubt_since) stays one or two transactions long. A send is
     confirmed to its caller only once stored; a failed write is retried until the database takes
     it, because from here on nothing may lead to sending again."""
 
     def __init__(self, sessions: sessionmaker[Session], failover_after_s: float,
-                 max_batch: int = 200, linger_s: float = 0.01) -> None:
+                 max_batch: int = 200, linger_s: float = 0.0) -> None:
         self.sessions, self.failover_after_s = sessions, failover_after_s
         self.max_batch, self.linger_s = max_batch, linger_s
         self._pending: list[tuple[Row, str | None, asyncio.Future]] = []
@@ -70,7 +74,7 @@ class SentRecorder:
     async def run(self) -> None:
         while True:
             await self._wake.wait()
-            await asyncio.sleep(self.linger_s)  # let the sends finishing now join this batch
+            await asyncio.sleep(self.linger_s)  # 0: only the sends finishing at this very moment join
             batch, self._pending = self._pending[:self.max_batch], self._pending[self.max_batch:]
             if not self._pending:
                 self._wake.clear()
@@ -162,6 +166,8 @@ class Dispatcher:
 
     async def deliver(self, row: Row) -> None:
         """`row`: a ledger row as claim_due returned it."""
+        if row.channel == "sms" and row.in_doubt_since is not None and await self._settled_at_twilio(row):
+            return
         result = ScreeningResult.model_validate(row.result)
         agency = Agency.model_validate(row.agency)
         text = compose(row.id, agency, result, self.settings.resolved_public_url, step=row.step)
@@ -175,7 +181,8 @@ class Dispatcher:
         except DeliveryError as exc:
             if exc.transient:
                 delay = backoff_s(row.attempts)
-                if await run_db(ledger.mark_retry, self.sessions, row.id, exc.reason, delay):
+                doubt = row.claimed_at if exc.in_doubt else None  # this attempt may have arrived
+                if await run_db(ledger.mark_retry, self.sessions, row.id, exc.reason, delay, doubt):
                     log.warning("alert %s: %s, retry %d in %.1fs", row.id, exc.reason, row.attempts, delay)
                 else:
                     log.error("alert %s: %s, deadline passed: dead-lettered", row.id, exc.reason)
@@ -186,7 +193,33 @@ class Dispatcher:
         # Handed over: from here on a failure must never lead to sending again, so the
         # record is retried until the database takes it.
         await self.recorder.record(row, sent.provider_id)
-        log.info("alert %s sent by %s (attempt %d)", row.id, row.channel, row.attempts)
+        if row.in_doubt_since is not None:
+            log.warning("alert %s sent by %s (attempt %d) after an unrecorded attempt: %s", row.id, row.channel,
+                        row.attempts, ledger.RESENT_EMAIL if row.channel == "email" else ledger.RESENT_SMS)
+        else:
+            log.info("alert %s sent by %s (attempt %d)", row.id, row.channel, row.attempts)
+
+    async def _settled_at_twilio(self, row: Row) -> bool:
+        """An SMS in doubt (an earlier attempt may have been accepted without being recorded):
+        ask Twilio first. True when that settled the row: found (recorded as that message, not
+        sent again) or Twilio could not be asked (queued to ask again later: neither sent twice
+        nor dropped). False: Twilio has no such message, send it."""
+        since = row.in_doubt_since - timedelta(seconds=self.settings.sms_lookup_margin_s)
+        try:
+            found = await self.sms.find_sent(row.recipients[0], row.id, since)
+        except DeliveryError as exc:
+            reason = f"in doubt, not sent again until Twilio answers: {exc.reason}"
+            if await run_db(ledger.mark_retry, self.sessions, row.id, reason, backoff_s(row.attempts)):
+                log.warning("alert %s: %s", row.id, reason)
+            else:
+                log.error("alert %s: %s; deadline passed: dead-lettered", row.id, reason)
+            return True
+        if found is None:
+            return False
+        await run_db(ledger.mark_found, self.sessions, row.id, found.provider_id, found.status,
+                     self.settings.failover_after_s)
+        log.warning("alert %s: %s (%s)", row.id, ledger.FOUND_SMS, found.provider_id)
+        return True
 
     async def close(self) -> None:
         await self.sms.close()

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from types import SimpleNamespace
 
 from sqlalchemy import Row, bindparam, func, select, text, update
@@ -158,6 +158,7 @@ def claim_due(sessions: sessionmaker[Session], instance: str, limit: int) -> lis
 _MARK_SENT = (
     update(AlertSend.__table__).where(AlertSend.__table__.c.id == bindparam("aid"))
     .values(status="sent", provider_id=bindparam("pid"), updated_at=bindparam("stamp"), last_error="",
+            in_doubt_since=None,
             # SMS: the failover timer starts (cleared on "delivered"); other rows keep theirs (None).
             failover_at=func.coalesce(bindparam("failover", type_=UtcDateTime), AlertSend.__table__.c.failover_at))
 )
@@ -166,7 +167,7 @@ _MARK_SENT = (
 # PostgreSQL: the batch as three array parameters of one statement (see _INSERT_NEW_PG).
 _MARK_SENT_PG = text(
     "UPDATE alert_sends AS a SET status = 'sent', provider_id = v.pid, updated_at = :stamp, last_error = '', "
-    "failover_at = COALESCE(v.failover, a.failover_at) "
+    "in_doubt_since = NULL, failover_at = COALESCE(v.failover, a.failover_at) "
     "FROM unnest(CAST(:ids AS VARCHAR[]), CAST(:pids AS VARCHAR[]), CAST(:failovers AS TIMESTAMPTZ[])) "
     "AS v(id, pid, failover) WHERE a.id = v.id")
 
@@ -191,14 +192,50 @@ def mark_sent_many(sessions: sessionmaker[Session], sent: list[tuple[Row, str | 
             s.execute(_MARK_SENT, [{"aid": row.id, "pid": provider_id, "stamp": stamp,
                                     "failover": failover if row.channel == "sms" else None}
                                    for row, provider_id in ordered])
-        enqueue_many(s, ORIGIN, [(ALERTS.name, row.report_id, _event(row, AlertStatus.sent))
+        enqueue_many(s, ORIGIN, [(ALERTS.name, row.report_id, _event(row, AlertStatus.sent, _sent_detail(row)))
                                  for row, _ in ordered])
 
 
-def mark_retry(sessions: sessionmaker[Session], aid: str, reason: str, delay_s: float) -> bool:
-    """Queue another attempt; False (and failed) when the delivery deadline would pass."""
+RESENT_EMAIL = "resent after an unrecorded send (same Message-ID)"
+RESENT_SMS = "sent after Twilio showed no earlier attempt"
+FOUND_SMS = "already accepted by Twilio in an unrecorded send: not sent again"
+
+
+def _sent_detail(row) -> str:
+    """What a sent event says about an alert that was in doubt (see AlertSend.in_doubt_since)."""
+    if getattr(row, "in_doubt_since", None) is None:
+        return ""
+    return RESENT_EMAIL if row.channel == "email" else RESENT_SMS
+
+
+def mark_found(sessions: sessionmaker[Session], aid: str, provider_id: str, provider_status: str,
+               failover_after_s: float | None = None) -> None:
+    """An attempt nobody recorded had reached the provider (an SMS in doubt found at Twilio):
+    record it as that send instead of sending again, then apply the status the provider gives
+    it now (its status callbacks came while the ledger did not know its id)."""
     with sessions.begin() as s:
         row = s.get(AlertSend, aid)
+        stamp = now()
+        row.status, row.provider_id, row.last_error, row.updated_at = "sent", provider_id, "", stamp
+        row.in_doubt_since, row.claimed_by = None, None
+        if row.channel == "sms" and failover_after_s:
+            row.failover_at = stamp + timedelta(seconds=failover_after_s)
+        _announce(s, row, AlertStatus.sent, FOUND_SMS)
+        if provider_status == "delivered":
+            row.status, row.failover_at = "delivered", None
+            _announce(s, row, AlertStatus.delivered, "delivered")
+        elif provider_status in ("undelivered", "failed"):
+            _fail(s, row, f"provider status {provider_status}")
+
+
+def mark_retry(sessions: sessionmaker[Session], aid: str, reason: str, delay_s: float,
+               in_doubt_since: datetime | None = None) -> bool:
+    """Queue another attempt; False (and failed) when the delivery deadline would pass.
+    `in_doubt_since`: this attempt (begun then) may have reached the provider all the same."""
+    with sessions.begin() as s:
+        row = s.get(AlertSend, aid)
+        if in_doubt_since is not None:
+            row.in_doubt_since = min(row.in_doubt_since or in_doubt_since, in_doubt_since)
         when = now() + timedelta(seconds=delay_s)
         if when > row.deadline_at:
             _fail(s, row, f"deadline passed after {row.attempts} attempts: {reason}")
@@ -268,8 +305,12 @@ def apply_provider_status(sessions: sessionmaker[Session], provider_id: str, sta
         return row.id
 
 
+RELEASED = "in doubt: the worker sending it stopped"
+
+
 def release_orphans(sessions: sessionmaker[Session], stale_s: float) -> int:
-    """Rows left 'sending' by a worker that stopped beating go back to the queue."""
+    """Rows left 'sending' by a worker that stopped beating go back to the queue, in doubt:
+    that worker may have handed them over without recording it (see AlertSend.in_doubt_since)."""
     cutoff = now() - timedelta(seconds=stale_s)
     with sessions.begin() as s:
         alive = set(s.scalars(select(ServiceHeartbeat.instance).where(
@@ -280,7 +321,9 @@ def release_orphans(sessions: sessionmaker[Session], stale_s: float) -> int:
         for row in stuck:
             if row.claimed_by not in alive:
                 row.status, row.claimed_by, row.next_attempt_at = "queued", None, now()
-                row.last_error = "released: the worker sending it stopped"
+                row.in_doubt_since = min(row.in_doubt_since or row.claimed_at, row.claimed_at)
+                row.last_error, row.updated_at = RELEASED, now()
+                _announce(s, row, AlertStatus.queued, RELEASED)
                 released += 1
         return released
 

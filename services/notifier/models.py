@@ -31,6 +31,11 @@ class AlertSend(Base):
     escalate_at: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)  # durable timer
     acknowledged_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     failover_at: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)  # durable timer
+    # Set when an attempt may have reached the provider without being recorded (its worker died
+    # while sending, or the send timed out after the request went out): when the earliest such
+    # attempt began. An SMS in doubt is looked up at Twilio before it is sent again; an email is
+    # resent as the same message (same Message-ID). Cleared once a send is recorded.
+    in_doubt_since: Mapped[datetime | None] = mapped_column(UtcDateTime)
     last_error: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=now)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=now)

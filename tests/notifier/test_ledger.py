@@ -1,21 +1,32 @@
 """The send ledger's batch operations, directly on SQLite and on a fresh PostgreSQL database:
 claims never take more rows than asked nor a row twice (PostgreSQL would re-run a LIMIT
 subquery inside an UPDATE without the materialized CTE), several results for one key in one
-batch end as they would in successive batches, and recorded sends carry their events."""
+batch end as they would in successive batches, and recorded sends carry their events.
+Alerts in doubt (a worker died between the provider's acceptance and the ledger's record):
+released as such, an SMS looked up at Twilio before any resend, a failed lookup neither sends
+nor drops it."""
 from __future__ import annotations
 
+import asyncio
 import json
+import uuid
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import inspect, select, text
 
 from services.notifier import ledger
+from services.notifier.channels import build_email
+from services.notifier.compose import compose
+from services.notifier.dispatcher import Dispatcher
 from services.notifier.models import AlertSend
 from services.notifier.routing import PlannedAlert
 from shared.db import create_schema, make_engine, make_sessionmaker
+from shared.heartbeat import beat
 from shared.models import OutboxMessage
 from shared.schemas import Agency, AlertChannel, ScreeningResult, utcnow
+from shared.settings import Settings
 from tests.conftest import database_url
 
 AGENCY = Agency(code="ag-ledger", name="Ledger", receives=["minor"], emails=["desk@ledger.example"],
@@ -101,3 +112,176 @@ def test_any_text_in_a_result_is_stored_as_given(sessions):
     assert len(ledger.record_planned(sessions, _both(result), 600, 0, 900)) == 2
     rows = ledger.claim_due(sessions, "worker", 10)
     assert [r.result for r in rows] == [result.model_dump(mode="json")] * 2
+
+
+# ---------------------------------------------------------------- alerts in doubt
+# A worker killed between a provider's acceptance and the ledger's record leaves the row
+# 'sending'; once released it is in doubt. An SMS in doubt is looked up at Twilio (the real
+# twilio SDK against the Twilio-compatible sink) before it is sent again.
+
+def _planned(result: ScreeningResult, channel: AlertChannel, phone: str) -> list[tuple[ScreeningResult, PlannedAlert]]:
+    agency = AGENCY.model_copy(update={"phones": [phone]})
+    recipients = tuple(agency.emails) if channel == AlertChannel.email else (phone,)
+    return [(result, PlannedAlert(agency, channel, recipients, 1))]
+
+
+def _orphan(sessions, planned) -> list:
+    """Rows claimed by a worker that then died: released after its heartbeat went stale."""
+    ledger.record_planned(sessions, planned, 600, 0, 900)
+    claimed = ledger.claim_due(sessions, "dead-worker:1:aaaaaa", 100)
+    long_ago = datetime.now(UTC) - timedelta(seconds=60)
+    with sessions.begin() as s:
+        for row in s.scalars(select(AlertSend).where(AlertSend.id.in_([r.id for r in claimed]))):
+            row.claimed_at = long_ago
+    return claimed
+
+
+def test_rows_of_a_dead_worker_come_back_in_doubt_and_say_so_when_sent(sessions):
+    phone = f"+62811{uuid.uuid4().int % 10**7:07d}"
+    dead = _orphan(sessions, _planned(_result(1), AlertChannel.email, phone) + _planned(_result(1), AlertChannel.sms, phone))
+    # A live worker's slow send is not an orphan, however long it takes.
+    beat(sessions, "notifier", "live-worker:2:bbbbbb", True)
+    ledger.record_planned(sessions, _planned(_result(2), AlertChannel.email, phone), 600, 0, 900)
+    slow = ledger.claim_due(sessions, "live-worker:2:bbbbbb", 10)
+    with sessions.begin() as s:
+        s.get(AlertSend, slow[0].id).claimed_at = datetime.now(UTC) - timedelta(seconds=60)
+
+    assert ledger.release_orphans(sessions, 10) == 2
+    with sessions() as s:
+        rows = {r.id: r for r in s.scalars(select(AlertSend))}
+    assert rows[slow[0].id].status == "sending" and rows[slow[0].id].in_doubt_since is None
+    for row in dead:
+        assert rows[row.id].status == "queued" and rows[row.id].in_doubt_since == rows[row.id].claimed_at
+    assert {e["alert_id"] for e in _events(sessions, "queued") if e["detail"] == ledger.RELEASED} == {r.id for r in dead}
+
+    again = ledger.claim_due(sessions, "worker", 10)
+    assert {r.id for r in again} == {r.id for r in dead} and all(r.in_doubt_since for r in again)
+    ledger.mark_sent_many(sessions, [(row, f"<{row.id}@x>") for row in again], 300)
+    details = {e["alert_id"]: e["detail"] for e in _events(sessions, "sent")}
+    assert details == {r.id: ledger.RESENT_EMAIL if r.channel == "email" else ledger.RESENT_SMS for r in again}
+    with sessions() as s:
+        assert all(s.get(AlertSend, r.id).in_doubt_since is None for r in again)
+
+
+@pytest.fixture
+def dispatcher(sinks, sessions):
+    """The notifier's dispatcher (real ledger, real twilio SDK, Twilio-compatible sink), driven
+    by hand: deliver() one claimed row at a time."""
+    settings = Settings(twilio_account_sid=sinks.sms.account_sid, twilio_auth_token=sinks.sms.auth_token,
+                        twilio_from="+15005550006", twilio_api_base=f"http://127.0.0.1:{sinks.twilio_port}",
+                        public_url="http://127.0.0.1:9", sms_per_s=100)
+
+    async def run(steps):
+        d = Dispatcher(settings, sessions, relay=None, instance="worker")
+        recorder = asyncio.create_task(d.recorder.run())
+        try:
+            return await steps(d)
+        finally:
+            recorder.cancel()
+            await d.close()
+
+    yield lambda steps: asyncio.run(run(steps))
+    sinks.sms._lookup_faults.clear()
+
+
+def _sms_to(sinks, phone: str) -> list[dict]:
+    return [m for m in sinks.sms.messages if m["form"]["To"] == phone]
+
+
+def _row(sessions, aid: str) -> AlertSend:
+    with sessions() as s:
+        return s.get(AlertSend, aid)
+
+
+def _due_now(sessions, aid: str) -> None:
+    with sessions.begin() as s:
+        s.get(AlertSend, aid).next_attempt_at = datetime.now(UTC)
+
+
+def test_sms_in_doubt_found_at_twilio_is_recorded_not_sent_again(sessions, dispatcher, sinks):
+    phone = f"+62811{uuid.uuid4().int % 10**7:07d}"
+    (row,) = _orphan(sessions, _planned(_result(3, "urgent"), AlertChannel.sms, phone))
+
+    async def steps(d):
+        # What the dead worker did: Twilio accepted its message, the ledger never heard.
+        text = compose(row.id, Agency.model_validate(row.agency), ScreeningResult.model_validate(row.result),
+                       d.settings.resolved_public_url)
+        accepted = await d.sms.send(phone, text.sms, None)
+        ledger.release_orphans(sessions, 10)
+        (again,) = ledger.claim_due(sessions, "worker", 10)
+        await d.deliver(again)
+        return accepted
+
+    accepted = dispatcher(steps)
+    assert len(_sms_to(sinks, phone)) == 1, "not sent again"
+    stored = _row(sessions, row.id)
+    assert (stored.status, stored.provider_id, stored.in_doubt_since) == ("sent", accepted.provider_id, None)
+    assert stored.failover_at is not None, "its delivery report is awaited as for any SMS"
+    assert [e["detail"] for e in _events(sessions, "sent") if e["alert_id"] == row.id] == [ledger.FOUND_SMS]
+
+
+def test_sms_in_doubt_that_twilio_never_got_is_sent_once(sessions, dispatcher, sinks):
+    phone = f"+62811{uuid.uuid4().int % 10**7:07d}"
+    (row,) = _orphan(sessions, _planned(_result(4), AlertChannel.sms, phone))  # died before its request went out
+
+    async def steps(d):
+        ledger.release_orphans(sessions, 10)
+        (again,) = ledger.claim_due(sessions, "worker", 10)
+        lookups = sinks.sms.lookups
+        await d.deliver(again)
+        return sinks.sms.lookups - lookups
+
+    assert dispatcher(steps) >= 1, "Twilio was asked first"
+    (sent,) = _sms_to(sinks, phone)
+    assert row.id in sent["form"]["Body"], "the body carries the alert id the lookup searches for"
+    stored = _row(sessions, row.id)
+    assert (stored.status, stored.provider_id, stored.in_doubt_since) == ("sent", sent["sid"], None)
+    assert [e["detail"] for e in _events(sessions, "sent") if e["alert_id"] == row.id] == [ledger.RESENT_SMS]
+
+
+def test_a_twilio_lookup_failure_keeps_the_row_in_doubt_and_it_is_sent_later(sessions, dispatcher, sinks):
+    phone = f"+62811{uuid.uuid4().int % 10**7:07d}"
+    (row,) = _orphan(sessions, _planned(_result(5), AlertChannel.sms, phone))
+    ledger.release_orphans(sessions, 10)
+    sinks.sms.fail_next_lookups(2, 503, 20503)
+
+    async def steps(d):
+        for _ in range(2):  # Twilio down: neither sent nor dropped
+            (again,) = ledger.claim_due(sessions, "worker", 10)
+            await d.deliver(again)
+            stored = _row(sessions, row.id)
+            assert (stored.status, stored.in_doubt_since) == ("queued", again.in_doubt_since)
+            assert "in doubt" in stored.last_error and "503" in stored.last_error
+            assert _sms_to(sinks, phone) == []
+            _due_now(sessions, row.id)  # its retry is due (backoff skipped)
+        (again,) = ledger.claim_due(sessions, "worker", 10)
+        await d.deliver(again)
+
+    dispatcher(steps)
+    assert len(_sms_to(sinks, phone)) == 1
+    stored = _row(sessions, row.id)
+    assert (stored.status, stored.attempts, stored.in_doubt_since) == ("sent", 4, None)
+
+
+def test_an_email_has_one_message_id_for_every_attempt():
+    first = build_email("Waspada <waspada@dinas.example>", ["a@b.example"], "s", "b", "al_" + "1" * 24)
+    again = build_email("Waspada <waspada@dinas.example>", ["a@b.example"], "s", "b", "al_" + "1" * 24)
+    assert first["Message-ID"] == again["Message-ID"] == "<al_111111111111111111111111@dinas.example>"
+    assert build_email("waspada@localhost", ["a@b.example"], "s", "b", "al_2")["Message-ID"] == "<al_2@localhost>"
+
+
+def test_schema_of_an_older_version_gains_the_new_column(tmp_path):
+    """`waspada init` on a database made before alert_sends.in_doubt_since existed."""
+    for kind in ("sqlite", "postgres"):
+        try:
+            with database_url(kind, tmp_path) as url:
+                engine = make_engine(url)
+                create_schema(engine)
+                with engine.begin() as connection:
+                    connection.execute(text("ALTER TABLE alert_sends DROP COLUMN in_doubt_since"))
+                create_schema(engine)
+                create_schema(engine)  # idempotent
+                assert "in_doubt_since" in {c["name"] for c in inspect(engine).get_columns("alert_sends")}
+                engine.dispose()
+        except pytest.skip.Exception:
+            continue
