@@ -15,6 +15,7 @@ An entry's score joins its best evidence per kind by noisy-or: independent kinds
 reinforce each other (a phone hit with a name hit), repeats of one kind do not."""
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from itertools import combinations
@@ -159,7 +160,9 @@ class ScreeningEngine:
                       in_text: bool) -> list[tuple[NameRecord, float]]:
         if not tokens:
             return []
-        alignment = {t: self.index.similar_tokens(t) for t in set(tokens)}
+        # in query order (not a set's): which of two equally rare words leads the blocking must
+        # not depend on string hashing, or a result would change from one process to the next
+        alignment = {t: self.index.similar_tokens(t) for t in dict.fromkeys(tokens)}
         # vocabulary token -> [(similarity, query position)], best first
         reach: dict[str, list[tuple[float, int]]] = {}
         for position, token in enumerate(tokens):
@@ -167,7 +170,7 @@ class ScreeningEngine:
                 reach.setdefault(candidate, []).append((sim, position))
         for options in reach.values():
             options.sort(reverse=True)
-        weights = [self.index.weight(t) for t in tokens]
+        weights = self.index.weights_of(tokens)
         whole_query = sum(weights)
         want_person = None if kind is None else kind == EntryKind.person
         results: dict[int, tuple[NameRecord, float]] = {}
@@ -223,9 +226,8 @@ class ScreeningEngine:
         short = set()
         for token, sim in groups[0][2]:
             explained = 2 * sim * self.index.weight(token)
-            for name in self.index.short_names_led_by(token):
-                if explained > self.index.name_weights(name)[1]:
-                    short.add(name)
+            totals, names = self.index.short_names_led_by(token)
+            short.update(names[:bisect_left(totals, explained)])  # those weighing less than explained
         return short
 
     def _name_score(self, query_weights: list[float], query_form: str | None,
@@ -238,8 +240,9 @@ class ScreeningEngine:
         total_entry = name.total
         if not total_entry:
             return 0.0
-        used: set[int] = set()
-        matched_entry = 0.0
+        used = 0  # bit per query position already explaining a listed word
+        matched_entry = matched_query = 0.0
+        low, high, count = len(query_weights), -1, 0
         distinctive_hit = False
         unmatched_entry = 0
         missed, half = 0.0, total_entry / 2  # once half the name's weight is missed, recall <= 0.5
@@ -247,9 +250,15 @@ class ScreeningEngine:
             options = reach.get(e_token)
             if options is not None:
                 for sim, position in options:
-                    if position not in used:  # each query word explains one listed word
-                        used.add(position)
+                    if not used >> position & 1:  # each query word explains one listed word
+                        used |= 1 << position
+                        count += 1
                         matched_entry += w * sim
+                        matched_query += query_weights[position]
+                        if position < low:
+                            low = position
+                        if position > high:
+                            high = position
                         if w >= 1.0:
                             distinctive_hit = True
                         break
@@ -264,13 +273,11 @@ class ScreeningEngine:
         if recall <= 0.5:
             return 0.0  # every score below is recall times factors <= 1: it cannot pass 0.5
         if in_text:  # the name is the run of the window that matched, not the whole window
-            low, high = min(used), max(used)
             span_length = high - low + 1
             total_query = sum(query_weights[low:high + 1])
         else:
             span_length = len(query_weights)
             total_query = whole_query
-        matched_query = sum(query_weights[i] for i in used)
         precision = matched_query / total_query if total_query else 0.0
         if name.entry.person:
             # Another distinctive word in a person's name is usually another person
@@ -280,7 +287,7 @@ class ScreeningEngine:
             # An extra word in a firm's name is usually another firm ("Rajawali Mandiri Perkasa"
             # is not "Rajawali Perkasa"), unless it is a town or "cabang" (weighted near zero).
             score = recall * precision
-        if unmatched_entry and len(used) < span_length:
+        if unmatched_entry and count < span_length:
             score *= 0.5  # a different word on both sides: another firm or person
         elif unmatched_entry and not distinctive_hit:
             score *= 0.6  # only common words agree and the listed name has more

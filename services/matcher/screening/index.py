@@ -127,7 +127,7 @@ class WatchlistIndex:
         self._weights: dict[str, float] = {}  # IDF cache, emptied by every change
         self.generation = 0  # grows with every change: per-name weight caches go stale
         self._similar: dict[str, list[tuple[str, float]]] = {}
-        self._led: dict[str, list[NameRecord]] = {}  # short_names_led_by, per generation
+        self._led: dict[str, tuple[list[float], list[NameRecord]]] = {}  # short_names_led_by, per generation
         self._similar_generation = 0
 
     # ------------------------------------------------------------------ updates
@@ -246,9 +246,13 @@ class WatchlistIndex:
         self._weights[token] = idf
         return idf
 
+    def weights_of(self, tokens: tuple[str, ...]) -> list[float]:
+        cached, weight = self._weights, self.weight
+        return [w if (w := cached.get(t)) is not None else weight(t) for t in tokens]
+
     def name_weights(self, name: NameRecord) -> tuple[tuple[float, ...], float]:
         if name.generation != self.generation:
-            name.weights = tuple(self.weight(t) for t in name.tokens)
+            name.weights = tuple(self.weights_of(name.tokens))
             name.total = sum(name.weights)
             name.generation = self.generation
         return name.weights, name.total
@@ -264,18 +268,20 @@ class WatchlistIndex:
             found = self._similar[token] = self._similar_tokens(token)
         return found
 
-    def short_names_led_by(self, token: str) -> list[NameRecord]:
+    def short_names_led_by(self, token: str) -> tuple[list[float], list[NameRecord]]:
         """Short names (one or two distinct words) in which this word weighs at least half: the
-        only ones a query holding just this common word can match. Kept per word until the
-        watchlist changes, since a generic word (Jaya, Mandiri) is in thousands of short names."""
+        only ones a query holding just this common word can match; as (their weight sums,
+        ascending; the names in that order). Kept per word until the watchlist changes, since a
+        generic word (Jaya, Mandiri) is in thousands of short names."""
         self._fresh_caches()
         found = self._led.get(token)
         if found is None:
             if len(self._led) > 20_000:
                 self._led.clear()
             doubled = 2 * self.weight(token)
-            found = self._led[token] = [name for name in self.short_postings.get(token, ())
-                                        if doubled >= self.name_weights(name)[1]]
+            led = sorted(((total, name) for name in self.short_postings.get(token, ())
+                          if doubled >= (total := self.name_weights(name)[1])), key=lambda pair: pair[0])
+            found = self._led[token] = ([total for total, _ in led], [name for _, name in led])
         return found
 
     def _fresh_caches(self) -> None:

@@ -9,7 +9,7 @@ from services.matcher.screening import rules
 from services.matcher.screening.normalize import fold
 from shared.schemas import Indicator
 
-_WORD = re.compile(r"[a-z0-9]+")
+_WORD_SPLIT = re.compile(r"([a-z0-9]+)")
 _PLAIN_PHRASE = re.compile(r"[a-z0-9]+(?: [a-z0-9]+)*")
 
 
@@ -45,19 +45,22 @@ class PhraseScanner:
     def scan(self, text: str) -> list[str | None]:
         """Per group, the first phrase as written in `text` (folded), or None."""
         found: list[str | None] = [None] * self.size
-        words = [(m.group(), m.start(), m.end()) for m in _WORD.finditer(text)] if self.by_first_word else []
-        for i, (word, start, end) in enumerate(words):
-            for group_id, phrase in self.by_first_word.get(word, ()):
+        # One C-level split: words at odd indices, the separators around them at even ones
+        # (word i is parts[2i + 1]; what follows it is parts[2i + 2])
+        parts = _WORD_SPLIT.split(text) if self.by_first_word else [text]
+        words = parts[1::2]
+        for i, word in enumerate(words):
+            starting = self.by_first_word.get(word)
+            if starting is None:
+                continue
+            for group_id, phrase in starting:
                 if found[group_id] is not None or i + len(phrase) > len(words):
                     continue
-                previous_end = end
                 for j in range(1, len(phrase)):
-                    next_word, next_start, next_end = words[i + j]
-                    if next_word != phrase[j] or not text[previous_end:next_start].isspace():
+                    if words[i + j] != phrase[j] or not parts[2 * (i + j)].isspace():
                         break
-                    previous_end = next_end
                 else:
-                    found[group_id] = text[start:previous_end]
+                    found[group_id] = "".join(parts[2 * i + 1:2 * (i + len(phrase))])
         for group_id, regex in self.regexes.items():
             hit = regex.search(text)
             found[group_id] = hit.group(1) if hit else None
