@@ -235,9 +235,8 @@ class ScreeningEngine:
                     whole_query: float) -> float:
         """The name_tokens score of one listed name; 0 when it cannot exceed 0.5 (the only
         scores callers keep)."""
-        if name.generation != self.index.generation:
-            self.index.name_weights(name)
-        total_entry = name.total
+        weigh = self.index.weights
+        total_entry = sum(map(weigh.__getitem__, name.tokens))
         if not total_entry:
             return 0.0
         used = 0  # bit per query position already explaining a listed word
@@ -246,7 +245,8 @@ class ScreeningEngine:
         distinctive_hit = False
         unmatched_entry = 0
         missed, half = 0.0, total_entry / 2  # once half the name's weight is missed, recall <= 0.5
-        for e_token, w in zip(name.tokens, name.weights):
+        for e_token in name.tokens:
+            w = weigh[e_token]
             options = reach.get(e_token)
             if options is not None:
                 for sim, position in options:

@@ -26,10 +26,8 @@ class NameRecord:
     original: str
     tokens: tuple[str, ...]
     form: str | None
-    # This name's token weights and their sum, valid while `generation` is the index's.
-    weights: tuple[float, ...] = ()
-    total: float = 0.0
-    generation: int = -1
+    # No cached weights here: a million names with a weight tuple and sum each were ~60 MB, and
+    # the table of token weights gives them as fast (TokenWeights)
 
 
 @dataclass(slots=True, eq=False)
@@ -37,11 +35,14 @@ class EntryRecord:
     id: str
     name: str
     kind: EntryKind
-    names: tuple[NameRecord, ...]
+    names: "NameRecord | tuple[NameRecord, ...]"  # one record alone (most entries) needs no tuple
     # feature, key, value as listed, feature, key, value, ...: one flat tuple per entry, since
     # a million entries with a phone each made a million small tuples more
     keys: tuple[str, ...]
     person: bool  # kind == person, kept as a bool: comparing enum members is slow in scoring
+
+    def all_names(self) -> tuple["NameRecord", ...]:
+        return self.names if isinstance(self.names, tuple) else (self.names,)
 
 
 def token_set(tokens: tuple[str, ...]) -> tuple[str, ...]:
@@ -105,6 +106,19 @@ def _uncached(function):
     return getattr(function, "__wrapped__", function)
 
 
+class TokenWeights(dict):
+    """token -> its weight (WatchlistIndex.idf), computed on first use: a dict subclass so that
+    lookups of known tokens stay in C (map(weights.__getitem__, tokens) in scoring)."""
+
+    def __init__(self, index: "WatchlistIndex") -> None:
+        super().__init__()
+        self.index = index
+
+    def __missing__(self, token: str) -> float:
+        weight = self[token] = self.index.idf(token)
+        return weight
+
+
 def deletions(token: str) -> set[str]:
     return {token[:i] + token[i + 1:] for i in range(len(token))}
 
@@ -124,8 +138,8 @@ class WatchlistIndex:
         # sorted distinct tokens -> the name (or a list of the names, when several share them):
         # one object per key, not a set, since almost every key has one name
         self.by_token_set: dict[tuple[str, ...], NameRecord | list[NameRecord]] = {}
-        self._weights: dict[str, float] = {}  # IDF cache, emptied by every change
-        self.generation = 0  # grows with every change: per-name weight caches go stale
+        self.weights = TokenWeights(self)  # token -> weight, emptied by every change
+        self.generation = 0  # grows with every change: the query caches go stale
         self._similar: dict[str, list[tuple[str, float]]] = {}
         self._led: dict[str, tuple[list[float], list[NameRecord]]] = {}  # short_names_led_by, per generation
         self._similar_generation = 0
@@ -135,7 +149,9 @@ class WatchlistIndex:
     def upsert(self, entry: WatchlistEntry) -> None:
         if entry.id in self.entries:
             self.remove(entry.id)
-        record = EntryRecord(sys.intern(entry.id), entry.name, entry.kind, (), (), entry.kind == EntryKind.person)
+        # ids and identifier keys are not interned: each is unique, and the interpreter's table
+        # of interned strings grew by ~80 MB for a million of them
+        record = EntryRecord(entry.id, entry.name, entry.kind, (), (), entry.kind == EntryKind.person)
         names = []
         for original in [entry.name, *entry.aliases]:
             key = _uncached(name_key)(original)  # the query-side caches would keep every listed name
@@ -152,8 +168,8 @@ class WatchlistIndex:
                 if _add_member(self.postings, token, name) and len(token) >= MIN_FUZZY_LEN:
                     for variant in deletions(token) | {token}:
                         _add_member(self.neighbours, variant, token)
-        record.names = tuple(names)
-        self._weights.clear()
+        record.names = names[0] if len(names) == 1 else tuple(names)
+        self.weights.clear()
         self.generation += 1
         keys: list[str] = []
         for feature, values, to_key in (("phones", entry.phones, phone_key),
@@ -163,7 +179,6 @@ class WatchlistIndex:
             for value in values:
                 key = _uncached(to_key)(value)
                 if key:
-                    key = sys.intern(key)
                     listed = self.identifiers[feature]
                     held = listed.get(key)
                     if held is None:
@@ -180,9 +195,9 @@ class WatchlistIndex:
         record = self.entries.pop(entry_id, None)
         if record is None:
             return
-        self._weights.clear()
+        self.weights.clear()
         self.generation += 1
-        for name in record.names:
+        for name in record.all_names():
             self.live_names -= 1
             self._remove_token_set(name)
             for token in set(name.tokens):
@@ -232,30 +247,24 @@ class WatchlistIndex:
     # ------------------------------------------------------------------ lookups
 
     def weight(self, token: str) -> float:
+        return self.weights[token]
+
+    def idf(self, token: str) -> float:
         """Inverse document frequency over the watchlist's names, lowered for generic words.
         A token the watchlist does not hold weighs as much as the rarest, unless it is a place."""
-        cached = self._weights.get(token)
-        if cached is not None:
-            return cached
         df = len(self.postings.get(token, ()))
         idf = math.log((self.live_names + 1) / (df + 1)) + 1.0
         if is_generic(token):
             idf *= GENERIC_FACTOR
         elif df == 0 and is_place(token):
             idf *= PLACE_FACTOR
-        self._weights[token] = idf
         return idf
 
     def weights_of(self, tokens: tuple[str, ...]) -> list[float]:
-        cached, weight = self._weights, self.weight
-        return [w if (w := cached.get(t)) is not None else weight(t) for t in tokens]
+        return list(map(self.weights.__getitem__, tokens))
 
-    def name_weights(self, name: NameRecord) -> tuple[tuple[float, ...], float]:
-        if name.generation != self.generation:
-            name.weights = tuple(self.weights_of(name.tokens))
-            name.total = sum(name.weights)
-            name.generation = self.generation
-        return name.weights, name.total
+    def name_total(self, name: NameRecord) -> float:
+        return sum(map(self.weights.__getitem__, name.tokens))
 
     def similar_tokens(self, token: str) -> list[tuple[str, float]]:
         """Vocabulary tokens equal to this one (1.0) or one edit away (0.9). Cached until the
@@ -280,7 +289,7 @@ class WatchlistIndex:
                 self._led.clear()
             doubled = 2 * self.weight(token)
             led = sorted(((total, name) for name in self.short_postings.get(token, ())
-                          if doubled >= (total := self.name_weights(name)[1])), key=lambda pair: pair[0])
+                          if doubled >= (total := self.name_total(name))), key=lambda pair: pair[0])
             found = self._led[token] = ([total for total, _ in led], [name for _, name in led])
         return found
 
