@@ -218,8 +218,8 @@ class ScreeningEngine:
             # A name is in a posting set exactly when it holds that token: checking a name's
             # two or three tokens beats probing every posting set of a word with many typo
             # neighbours (dozens of sets in a large watchlist).
-            larger = {token for token, _ in groups[1][2]}
-            return {name for posting in groups[0][1] for name in posting if not larger.isdisjoint(name.tokens)}
+            shares_none = {token for token, _ in groups[1][2]}.isdisjoint
+            return {name for posting in groups[0][1] for name in posting if not shares_none(name.tokens)}
         # One common word alone can only be a short name (a mononym or nickname), and only one
         # in which that word carries most of the weight: a score above 0.5 needs recall above
         # 0.5, and this word is all the query can explain (an exact bound, not a heuristic).

@@ -11,6 +11,8 @@ import sys
 from dataclasses import dataclass
 from typing import TypeVar
 
+from rapidfuzz.distance.Levenshtein import distance as levenshtein
+
 from services.matcher.screening.identifiers import handle_key, licence_key, phone_key, url_key
 from services.matcher.screening.normalize import is_generic, is_place, name_key
 from shared.schemas import EntryKind, WatchlistEntry
@@ -306,22 +308,6 @@ class WatchlistIndex:
             for variant in deletions(token) | {token}:
                 candidates.update(self.neighbours.get(variant, ()))
             candidates.discard(token)
-            found += [(c, 0.9) for c in candidates if _one_edit(token, c)]
+            # the deletion neighbourhood also yields some two edits away: keep exactly one
+            found += [(c, 0.9) for c in candidates if levenshtein(token, c, score_cutoff=1) == 1]
         return found
-
-
-def _one_edit(a: str, b: str) -> bool:
-    """Levenshtein distance exactly 1 (the deletion neighbourhood also yields some at 2)."""
-    if a == b:
-        return False
-    la, lb = len(a), len(b)
-    if abs(la - lb) > 1:
-        return False
-    if la == lb:
-        return sum(x != y for x, y in zip(a, b)) == 1
-    if la > lb:
-        a, b = b, a
-    i = 0
-    while i < len(a) and a[i] == b[i]:
-        i += 1
-    return a[i:] == b[i + 1:]
