@@ -93,6 +93,7 @@ class ScreeningEngine:
         self._anchors = {f for f in forms["company_forms"] if " " not in f}
         self._honorifics = set(forms["honorifics"]) - {"bin", "binti"}
         self._ad_words = _ad_vocabulary()
+        self._openers = frozenset(self._anchors | self._honorifics)  # a name may follow these
 
     def upsert(self, entry: WatchlistEntry) -> None:
         self.index.upsert(entry)
@@ -331,14 +332,20 @@ class ScreeningEngine:
         """Names inside the ad: windows after a company form or honorific, and windows around
         any rare word of a listed name."""
         tokens = text_tokens(text)
-        words = text.split()
         windows: set[tuple[int, int]] = set()
+        postings = self.index.postings
+        # most of an ad's words open nothing: find the few that may in C, then walk only those
+        openers = self._openers.intersection(tokens)
+        listed = postings.keys() & set(tokens)
+        listed -= self._ad_words
+        if not openers and not listed:
+            return
         for i, token in enumerate(tokens):
-            if token in self._anchors or token in self._honorifics:
+            if token in openers:
                 windows.add((i + 1, min(len(tokens), i + 1 + TEXT_WINDOW)))
-            elif token in self.index.postings and len(self.index.postings[token]) <= 50 \
-                    and self.index.weight(token) >= 1.0 and token not in self._ad_words:
+            elif token in listed and len(postings[token]) <= 50 and self.index.weight(token) >= 1.0:
                 windows.add((max(0, i - 3), min(len(tokens), i + 4)))
+        words = text.split()
         for start, end in _merge_overlapping(windows):
             window = tokens[start:end]
             if not window:
