@@ -165,12 +165,14 @@ class ScreeningEngine:
         # not depend on string hashing, or a result would change from one process to the next
         alignment = {t: self.index.similar_tokens(t) for t in dict.fromkeys(tokens)}
         # vocabulary token -> [(similarity, query position)], best first
-        reach: dict[str, list[tuple[float, int]]] = {}
+        reach: dict[str, tuple[tuple[float, int], ...]] = {}
         for position, token in enumerate(tokens):
             for candidate, sim in alignment[token]:
-                reach.setdefault(candidate, []).append((sim, position))
-        for options in reach.values():
-            options.sort(reverse=True)
+                held = reach.get(candidate)
+                if held is None:  # most: one query word reaches a listed word
+                    reach[candidate] = ((sim, position),)
+                else:
+                    reach[candidate] = tuple(sorted((*held, (sim, position)), reverse=True))
         weights = self.index.weights_of(tokens)
         whole_query = sum(weights)
         want_person = None if kind is None else kind == EntryKind.person
@@ -188,12 +190,11 @@ class ScreeningEngine:
     def _candidates(self, alignment: dict[str, list[tuple[str, float]]]) -> set[NameRecord]:
         """Block: names holding the query's rarest words; for common words only, names holding
         two of them. Never a scan of the watchlist."""
-        postings = self.index.postings
-        groups = []  # (how many names, their posting sets, the aligned tokens), without copying sets
-        for matches in alignment.values():
-            sets = [postings[token] for token, _ in matches if token in postings]
-            if sets:
-                groups.append((sum(len(p) for p in sets), sets, matches))
+        groups = []  # (how many names, their posting lists, the aligned tokens), without copying lists
+        for token, matches in alignment.items():
+            size, lists = self.index.similar_postings(token)
+            if lists:
+                groups.append((size, lists, matches))
         if not groups:
             return set()
         groups.sort(key=lambda g: g[0])
@@ -232,7 +233,7 @@ class ScreeningEngine:
         return short
 
     def _name_score(self, query_weights: list[float], query_form: str | None,
-                    reach: dict[str, list[tuple[float, int]]], name: NameRecord, in_text: bool,
+                    reach: dict[str, tuple[tuple[float, int], ...]], name: NameRecord, in_text: bool,
                     whole_query: float) -> float:
         """The name_tokens score of one listed name; 0 when it cannot exceed 0.5 (the only
         scores callers keep)."""

@@ -143,6 +143,7 @@ class WatchlistIndex:
         self.weights = TokenWeights(self)  # token -> weight, emptied by every change
         self.generation = 0  # grows with every change: the query caches go stale
         self._similar: dict[str, list[tuple[str, float]]] = {}
+        self._similar_postings: dict[str, tuple[int, list[Members[NameRecord]]]] = {}
         self._led: dict[str, tuple[list[float], list[NameRecord]]] = {}  # short_names_led_by, per generation
         self._similar_generation = 0
 
@@ -276,7 +277,18 @@ class WatchlistIndex:
         if found is None:
             if len(self._similar) > 200_000:
                 self._similar.clear()
+                self._similar_postings.clear()
             found = self._similar[token] = self._similar_tokens(token)
+        return found
+
+    def similar_postings(self, token: str) -> tuple[int, list[Members[NameRecord]]]:
+        """The posting lists of similar_tokens(token), and how many names they hold in all:
+        what blocking weighs a query word by. Cached with similar_tokens."""
+        self._fresh_caches()
+        found = self._similar_postings.get(token)
+        if found is None:
+            lists = [self.postings[t] for t, _ in self.similar_tokens(token)]  # all listed words
+            found = self._similar_postings[token] = (sum(map(len, lists)), lists)
         return found
 
     def short_names_led_by(self, token: str) -> tuple[list[float], list[NameRecord]]:
@@ -298,6 +310,7 @@ class WatchlistIndex:
     def _fresh_caches(self) -> None:
         if self._similar_generation != self.generation:
             self._similar.clear()
+            self._similar_postings.clear()
             self._led.clear()
             self._similar_generation = self.generation
 
