@@ -179,3 +179,40 @@ def test_ad_words_open_no_name_window_but_listed_names_holding_one_are_found():
     assert ids(named) == ["k1"]
     assert named.matches[0].evidence[0].method == "text_name"
     assert ids(e.screen(ReportContent(ad_text=f"{ad}. Hubungi Pak Gaji"))) == ["k2"]  # after a title
+
+
+def test_index_changed_in_place_screens_as_one_built_fresh():
+    """The query-side caches (similar words, their posting lists, token weights, short names
+    led by a word) are per watchlist generation: after any mix of upserts and removes, with
+    screening in between to fill them, results equal those of an engine built from scratch."""
+    rng = random.Random(5)
+    words = ["Sinar", "Jaya", "Abadi", "Bintang", "Bintung", "Timur", "Samudra", "Samudera", "Karya", "Lestari",
+             "Wijaya", "Wijoyo", "Hartono", "Suharto", "Sutrisno"]
+
+    def random_entry(i: int) -> WatchlistEntry:
+        kind = rng.choice(["agency", "person"])
+        name = " ".join(rng.sample(words, rng.choice([1, 2, 3])))
+        return WatchlistEntry(id=f"x{i}", kind=kind, name=(f"PT {name}" if kind == "agency" else name),
+                              aliases=[rng.choice(words)] if rng.random() < 0.2 else [],
+                              phones=[f"0812{rng.randrange(10**7):07d}"] if rng.random() < 0.3 else [])
+
+    queries = [ReportContent(agency_names=[f"PT {' '.join(rng.sample(words, 2))}"],
+                             recruiter_names=[rng.choice(words)],
+                             ad_text=f"Hubungi Pak {' '.join(rng.sample(words, 2))} segera") for _ in range(40)]
+    live: dict[str, WatchlistEntry] = {}
+    changing = ScreeningEngine()
+    for step in range(300):
+        if live and rng.random() < 0.3:
+            gone = rng.choice(sorted(live))
+            del live[gone]
+            changing.remove(gone)
+        else:
+            entry = random_entry(rng.randrange(60))  # an id seen before is an update
+            live[entry.id] = entry
+            changing.upsert(entry)
+        changing.screen(rng.choice(queries), min_score=0.3)  # fills the caches of this generation
+        if step % 50 == 49:
+            fresh = ScreeningEngine(live.values())
+            for query in queries:
+                got, want = changing.screen(query, min_score=0.3), fresh.screen(query, min_score=0.3)
+                assert [(m.entry_id, m.score) for m in got.matches] == [(m.entry_id, m.score) for m in want.matches]
