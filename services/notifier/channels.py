@@ -7,6 +7,7 @@ import ssl
 import time
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from email.charset import QP, Charset
 from email.header import Header
 from email.message import Message
@@ -137,10 +138,15 @@ def message_id(alert_id: str, sender: str) -> str:
     """The alert's Message-ID: the same for every attempt, so that a message sent again after
     an unrecorded send (a worker killed between the server's 250 and the ledger) is the same
     message to a mailbox or relay that drops repeated Message-IDs."""
+    return f"<{alert_id}@{_sender_domain(sender)}>"
+
+
+@lru_cache(maxsize=8)
+def _sender_domain(sender: str) -> str:
     domain = parseaddr(sender)[1].rpartition("@")[2].strip().lower()
     if not domain or any(c in domain for c in "<>@ \t\r\n\x00"):
-        domain = "waspada.local"
-    return f"<{alert_id}@{domain}>"
+        return "waspada.local"
+    return domain
 
 
 def build_email(sender: str, recipients: list[str], subject: str, body: str, alert_id: str) -> Message:
