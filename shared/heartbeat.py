@@ -8,7 +8,7 @@ import socket
 from collections.abc import Callable
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.db import now, run_db
@@ -30,12 +30,29 @@ def beat(sessions: sessionmaker[Session], service: str, instance: str, ready: bo
             row.ready, row.detail, row.updated_at = ready, detail, now()
 
 
+FORGET_AFTER_S = 86_400  # a day without a beat: that process is gone for good
+
+
+def forget_gone(sessions: sessionmaker[Session], service: str, older_than_s: float = FORGET_AFTER_S) -> int:
+    """Drop the heartbeats of this service's processes silent for longer than `older_than_s`:
+    every process start beats under a name of its own, so the table would grow with each
+    restart. Readiness and orphan release look only at recent beats, so nothing reads these."""
+    cutoff = now() - timedelta(seconds=older_than_s)
+    with sessions.begin() as s:
+        return s.execute(delete(ServiceHeartbeat).where(ServiceHeartbeat.service == service,
+                                                        ServiceHeartbeat.updated_at < cutoff)).rowcount
+
+
 async def heartbeat_loop(sessions: sessionmaker[Session], service: str, is_ready: Callable[[], bool],
                          interval_s: float, detail: Callable[[], str] = lambda: "",
                          instance: str | None = None) -> None:
     """`instance`: the name this process claims work under (default hostname:pid), so that
     others can tell whether the claimer still runs."""
     instance = instance or instance_name()
+    try:
+        await run_db(forget_gone, sessions, service)
+    except Exception:
+        log.exception("forgetting old %s heartbeats failed", service)
     while True:
         try:
             await run_db(beat, sessions, service, instance, is_ready(), detail())

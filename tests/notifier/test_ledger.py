@@ -285,3 +285,20 @@ def test_schema_of_an_older_version_gains_the_new_column(tmp_path):
                 engine.dispose()
         except pytest.skip.Exception:
             continue
+
+
+def test_heartbeats_of_processes_gone_for_a_day_are_forgotten(sessions):
+    """Each process start beats under a name of its own: old names must not pile up."""
+    from shared.heartbeat import forget_gone
+    from shared.models import ServiceHeartbeat
+
+    beat(sessions, "notifier", "gone:1:aaaaaa", True)
+    beat(sessions, "notifier", "live:2:bbbbbb", True)
+    beat(sessions, "matcher", "other-service:3:cccccc", True)
+    with sessions.begin() as s:
+        for row in s.scalars(select(ServiceHeartbeat).where(ServiceHeartbeat.instance != "live:2:bbbbbb")):
+            row.updated_at = utcnow() - timedelta(days=2)
+    assert forget_gone(sessions, "notifier") == 1
+    with sessions.begin() as s:
+        left = sorted(s.scalars(select(ServiceHeartbeat.instance)))
+    assert left == ["live:2:bbbbbb", "other-service:3:cccccc"]  # another service's rows are its own business
