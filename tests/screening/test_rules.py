@@ -216,3 +216,44 @@ def test_index_changed_in_place_screens_as_one_built_fresh():
             for query in queries:
                 got, want = changing.screen(query, min_score=0.3), fresh.screen(query, min_score=0.3)
                 assert [(m.entry_id, m.score) for m in got.matches] == [(m.entry_id, m.score) for m in want.matches]
+
+
+@pytest.mark.parametrize("seed", [4, 9])
+def test_plain_mobile_fast_path_finds_what_the_phonenumbers_matcher_finds(seed):
+    """Ads whose only digits are plainly written mobile numbers skip the phonenumbers matcher;
+    on random texts of such numbers (and near misses: other lengths, mixed separators, glued
+    punctuation, +62 with a space) the result must be the matcher's."""
+    from services.matcher.screening.identifiers import _plain_mobiles
+
+    rng = random.Random(seed)
+    words = "lowongan kerja hubungi WA kami segera Rp gaji tahun usia PT Sinar (kantor) info: No.".split()
+
+    def mobile() -> str:
+        if rng.random() < 0.6:  # as most ads write them
+            digits = "".join(rng.choice("0123456789") for _ in range(rng.choice([8, 9, 10])))
+            plain = [f"08{digits}", f"+628{digits}", f"08{digits[:2]}-{digits[2:6]}-{digits[6:]}",
+                     f"+62 8{digits[:2]} {digits[2:6]} {digits[6:]}"]
+            return rng.choice(plain)
+        digits = "8" + "".join(rng.choice("0123456789") for _ in range(rng.randrange(4, 16)))
+        head = rng.choice(["0", "0", "+62", "+62 ", "62", "+62-", "0 ", "+"])
+        if rng.random() < 0.5 and len(digits) >= 8:
+            sep = rng.choice([" ", "-", "-", ".", "", " - ", "/"])
+            digits = digits[:3] + sep + digits[3:7] + rng.choice([sep, sep, " ", "-"]) + digits[7:]
+        return head + digits
+
+    def text() -> str:
+        parts = []
+        for _ in range(rng.randrange(1, 12)):
+            parts.append(mobile() if rng.random() < 0.15 else rng.choice(words))
+            if rng.random() < 0.25:
+                parts[-1] += rng.choice([",", ".", ";", ")", "!", ":", "?", "-", "/"])
+            if rng.random() < 0.08:
+                parts[-1] = rng.choice(["(", "+", "#", "\"", "wa:"]) + parts[-1]
+        return rng.choice([" ", "  ", "\n", " \t"]).join(parts)
+
+    fast_taken = 0
+    for _ in range(6000):
+        written = text()
+        fast_taken += _plain_mobiles(written) is not None and any(c.isdigit() for c in written)
+        assert sorted(phones_in_text(written)) == sorted(phones_in_text(written, plain_fast_path=False)), written
+    assert fast_taken > 300  # the fast path was exercised
