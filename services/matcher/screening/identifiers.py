@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 import phonenumbers
 
 from services.matcher.screening.normalize import fold
-from shared.phones import WA_LINK, _indonesian_mobile_key, phone_key  # noqa: F401 - phone_key: screening imports it from here
+from shared.phones import WA_LINK, phone_key
 
 _BARE_62 = re.compile(r"(?<!\d)62[\s\-.]?8[\d\s\-.]{7,14}\d(?!\d)")
 _HANDLE_IN_TEXT = re.compile(r"(?<![\w@.])@([a-z0-9_](?:[a-z0-9_.]{1,28}[a-z0-9_]))", re.I)
@@ -32,8 +32,7 @@ def _plain_mobiles(text: str) -> list[tuple[str, str]] | None:
     any other text. Gives what the matcher gives: tests/screening compares the two."""
     found = []
     for match in _PLAIN_MOBILE.finditer(text):
-        key = _indonesian_mobile_key("+" + re.sub(r"\D", "", match.group(1)) if match.group(1)[0] == "+"
-                                     else re.sub(r"\D", "", match.group(1)))
+        key = phone_key(match.group(1))
         if key is None:
             return None
         found.append((key, match.group(1)))
