@@ -198,9 +198,9 @@ class Dispatcher:
         # Handed over: from here on a failure must never lead to sending again, so the
         # record is retried until the database takes it.
         await self.recorder.record(row, sent.provider_id)
-        if row.in_doubt_since is not None:
+        if detail := ledger.sent_detail(row):
             log.warning("alert %s sent by %s (attempt %d) after an unrecorded attempt: %s", row.id, row.channel,
-                        row.attempts, ledger.RESENT_EMAIL if row.channel == "email" else ledger.RESENT_SMS)
+                        row.attempts, detail)
         else:
             log.info("alert %s sent by %s (attempt %d)", row.id, row.channel, row.attempts)
 

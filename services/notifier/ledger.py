@@ -192,7 +192,7 @@ def mark_sent_many(sessions: sessionmaker[Session], sent: list[tuple[Row, str | 
             s.execute(_MARK_SENT, [{"aid": row.id, "pid": provider_id, "stamp": stamp,
                                     "failover": failover if row.channel == "sms" else None}
                                    for row, provider_id in ordered])
-        enqueue_many(s, ORIGIN, [(ALERTS.name, row.report_id, _event(row, AlertStatus.sent, _sent_detail(row)))
+        enqueue_many(s, ORIGIN, [(ALERTS.name, row.report_id, _event(row, AlertStatus.sent, sent_detail(row)))
                                  for row, _ in ordered])
 
 
@@ -201,7 +201,7 @@ RESENT_SMS = "sent after Twilio showed no earlier attempt"
 FOUND_SMS = "already accepted by Twilio in an unrecorded send: not sent again"
 
 
-def _sent_detail(row) -> str:
+def sent_detail(row) -> str:
     """What a sent event says about an alert that was in doubt (see AlertSend.in_doubt_since)."""
     if getattr(row, "in_doubt_since", None) is None:
         return ""
