@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TypeVar
-
-import logging
 
 from sqlalchemy import DateTime, Engine, create_engine, event, inspect, text
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -79,11 +78,12 @@ def _add_new_columns(engine: Engine) -> None:
     """Tables made by an older version lack the columns added since: create_all makes missing
     tables only. A new nullable column is added here (ALTER TABLE ... ADD COLUMN, on SQLite and
     PostgreSQL alike); any other change still needs a hand-written migration."""
-    existing_tables = set(inspect(engine).get_table_names())
+    inspector = inspect(engine)
+    existing_tables = set(inspector.get_table_names())
     for table in Base.metadata.sorted_tables:
         if table.name not in existing_tables:
             continue
-        present = {c["name"] for c in inspect(engine).get_columns(table.name)}
+        present = {c["name"] for c in inspector.get_columns(table.name)}
         for column in table.columns:
             if column.name in present:
                 continue
