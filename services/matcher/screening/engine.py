@@ -15,8 +15,10 @@ An entry's score joins its best evidence per kind by noisy-or: independent kinds
 reinforce each other (a phone hit with a name hit), repeats of one kind do not."""
 from __future__ import annotations
 
+import gc
 from bisect import bisect_left
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import combinations
 
@@ -76,6 +78,19 @@ class _Found:
                 for s, f, r, e, m in sorted(self.best.values(), key=lambda hit: -hit[0])]
 
 
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Building an index makes millions of objects and frees almost none: each full collection
+    the allocations trigger walks all of them again for nothing (a third of a 100k build)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def warm_up() -> None:
     """Load the rule tables (place names alone take most of a second) before the first report
     rather than during it."""
@@ -86,8 +101,9 @@ def warm_up() -> None:
 class ScreeningEngine:
     def __init__(self, entries: Iterable[WatchlistEntry] = ()) -> None:
         self.index = WatchlistIndex()
-        for entry in entries:
-            self.index.upsert(entry)
+        with _collector_paused():
+            for entry in entries:
+                self.index.upsert(entry)
         warm_up()
         forms = rules.names()
         self._anchors = {f for f in forms["company_forms"] if " " not in f}
