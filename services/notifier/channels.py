@@ -3,6 +3,7 @@ notifiers do): transient failures are retried with backoff, permanent ones dead-
 from __future__ import annotations
 
 import asyncio
+import re
 import ssl
 import time
 from dataclasses import dataclass
@@ -10,9 +11,8 @@ from datetime import datetime
 from functools import lru_cache
 from email.charset import QP, Charset
 from email.header import Header
-from email.message import Message
-from email.mime.text import MIMEText
-from email.utils import parseaddr
+from email.policy import compat32
+from email.utils import getaddresses, parseaddr
 
 import aiohttp
 import aiosmtplib
@@ -77,7 +77,7 @@ class SmtpPool:
         await client.connect()  # EHLO, STARTTLS and AUTH as configured
         return client
 
-    async def send(self, msg: Message) -> dict:
+    async def send(self, email: OutgoingEmail) -> dict:
         """Raises _SendInterrupted when the failure came while the message was being handed over
         and the server gave no answer (it may have taken it); other failures as they are."""
         handing_over = False
@@ -94,7 +94,8 @@ class SmtpPool:
                     client, used = await self._connect(), 0
                 try:
                     handing_over = True
-                    errors, _ = await client.send_message(msg)
+                    errors, _ = await client.sendmail(email.sender, email.recipients, email.content,
+                                                      mail_options=email.mail_options)
                     handing_over = False
                 except BaseException:
                     _close(client)
@@ -149,19 +150,49 @@ def _sender_domain(sender: str) -> str:
     return domain
 
 
-def build_email(sender: str, recipients: list[str], subject: str, body: str, alert_id: str) -> Message:
-    """A plain-text UTF-8 message. Built with the compat32 classes: the modern EmailMessage
-    parses and refolds every header and cost ~3 ms of CPU a message, the notifier's largest
-    per-email cost. Header injection is refused here explicitly instead."""
+_MIME_HEADERS = ('Content-Type: text/plain; charset="utf-8"\r\nMIME-Version: 1.0\r\n'
+                 "Content-Transfer-Encoding: quoted-printable\r\n")
+_LINE_BREAKS = re.compile(r"\r\n|\r|\n")
+
+
+@dataclass(frozen=True)
+class OutgoingEmail:
+    """A message as it goes on the wire, with its envelope."""
+    sender: str  # envelope: the address in From
+    recipients: list[str]  # envelope: the addresses in To
+    content: bytes  # ASCII, CRLF line endings
+    message_id: str
+    mail_options: list[str]
+
+
+def build_email(sender: str, recipients: list[str], subject: str, body: str, alert_id: str) -> OutgoingEmail:
+    """A plain-text UTF-8 message (quoted-printable), written as bytes: the same bytes that the
+    compat32 MIMEText of earlier versions flattened to (tested), without building and then
+    copying and flattening a message object, which cost ~0.2 ms of CPU an email. Header
+    injection is refused here explicitly."""
     headers = {"From": sender, "To": ", ".join(recipients), "Subject": subject, "X-Waspada-Alert": alert_id}
     for name, value in headers.items():
         if any(c in value for c in "\r\n\x00"):
             raise DeliveryError(f"email header {name} would hold a line break", transient=False)
-    msg = MIMEText(body, "plain", _UTF8_QP)
+    headers["Message-ID"] = message_id(alert_id, sender)
+    lines = [_MIME_HEADERS]
     for name, value in headers.items():
-        msg[name] = value if value.isascii() else Header(value, "utf-8")
-    msg["Message-ID"] = message_id(alert_id, sender)
-    return msg
+        lines.append(compat32.fold(name, value if value.isascii() else Header(value, "utf-8")).replace("\n", "\r\n"))
+    lines.append("\r\n")
+    lines.append(_LINE_BREAKS.sub("\r\n", _UTF8_QP.body_encode(body)))
+    if lines[-1] and not lines[-1].endswith("\r\n"):
+        lines.append("\r\n")  # as DATA would end it
+    # The envelope as aiosmtplib's send_message takes it from the headers.
+    envelope_from = _addresses(headers["From"])
+    envelope_to = _addresses(headers["To"])
+    utf8 = not (envelope_from[0] if envelope_from else "").isascii() or not "".join(envelope_to).isascii()
+    return OutgoingEmail(sender=envelope_from[0] if envelope_from else "", recipients=envelope_to,
+                         content="".join(lines).encode("ascii"), message_id=headers["Message-ID"],
+                         mail_options=["SMTPUTF8"] if utf8 else [])
+
+
+def _addresses(value: str) -> list[str]:
+    return [address for _, address in getaddresses([value])]
 
 
 class EmailChannel:
@@ -170,9 +201,9 @@ class EmailChannel:
         self.pool = SmtpPool(settings)
 
     async def send(self, recipients: list[str], subject: str, body: str, alert_id: str) -> Sent:
-        msg = build_email(self.settings.mail_from, recipients, subject, body, alert_id)
+        email = build_email(self.settings.mail_from, recipients, subject, body, alert_id)
         try:
-            errors = await self.pool.send(msg)
+            errors = await self.pool.send(email)
         except aiosmtplib.SMTPRecipientsRefused as exc:
             codes = [r.code for r in exc.recipients]
             raise DeliveryError(f"smtp recipients refused {codes}", transient=all(400 <= c < 500 for c in codes)) from None
@@ -185,7 +216,7 @@ class EmailChannel:
             raise DeliveryError(f"smtp {type(exc).__name__}", transient=True) from None
         if errors:  # some recipients refused: permanent for them, the rest got it
             return Sent(provider_id=None, status="sent")
-        return Sent(provider_id=str(msg["Message-ID"]), status="sent")
+        return Sent(provider_id=email.message_id, status="sent")
 
     async def close(self) -> None:
         await self.pool.close()

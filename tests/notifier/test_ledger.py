@@ -266,8 +266,9 @@ def test_a_twilio_lookup_failure_keeps_the_row_in_doubt_and_it_is_sent_later(ses
 def test_an_email_has_one_message_id_for_every_attempt():
     first = build_email("Waspada <waspada@dinas.example>", ["a@b.example"], "s", "b", "al_" + "1" * 24)
     again = build_email("Waspada <waspada@dinas.example>", ["a@b.example"], "s", "b", "al_" + "1" * 24)
-    assert first["Message-ID"] == again["Message-ID"] == "<al_111111111111111111111111@dinas.example>"
-    assert build_email("waspada@localhost", ["a@b.example"], "s", "b", "al_2")["Message-ID"] == "<al_2@localhost>"
+    assert first.message_id == again.message_id == "<al_111111111111111111111111@dinas.example>"
+    assert b"\r\nMessage-ID: <al_111111111111111111111111@dinas.example>\r\n" in first.content
+    assert build_email("waspada@localhost", ["a@b.example"], "s", "b", "al_2").message_id == "<al_2@localhost>"
 
 
 def test_schema_of_an_older_version_gains_the_new_column(tmp_path):
@@ -302,3 +303,4 @@ def test_heartbeats_of_processes_gone_for_a_day_are_forgotten(sessions):
     with sessions.begin() as s:
         left = sorted(s.scalars(select(ServiceHeartbeat.instance)))
     assert left == ["live:2:bbbbbb", "other-service:3:cccccc"]  # another service's rows are its own business
+

@@ -29,9 +29,9 @@ def _notifier_emails(count: int, seed: int):
     rng = random.Random(seed)
     for i in range(count):
         body = "\n".join(_text(rng, rng.randint(0, 30)) for _ in range(rng.randint(1, 12)))
-        yield _wire(build_email(rng.choice(["waspada@test.example", "Waspada Cilacap <w@dinas.example>"]),
+        yield (build_email(rng.choice(["waspada@test.example", "Waspada Cilacap <w@dinas.example>"]),
                                 [f"desk{j}@agency.example" for j in range(rng.randint(1, 3))],
-                                _text(rng, rng.randint(1, 25)), body, f"al_{i:024d}"))
+                                _text(rng, rng.randint(1, 25)), body, f"al_{i:024d}").content)
 
 
 @pytest.mark.parametrize("seed", [1, 2])
