@@ -75,6 +75,14 @@ class Notifier:
                            kecamatan=r.kecamatan, channels=r.channels) for r in s.scalars(select(RoutingRule))]
         return agencies, rules
 
+    def _plan(self, results: list[ScreeningResult]) -> list[str]:
+        """Route a batch and write its ledger rows: one trip to a database thread for both, as
+        batches come one after another and each trip waits its turn for the interpreter."""
+        agencies, rules = self._directory()
+        planned = [(result, alert) for result in results for alert in routing.plan(result, agencies, rules)]
+        return ledger.record_planned(self.sessions, planned, self.settings.delivery_deadline_s, 0,
+                                     self.settings.escalate_after_s)
+
     async def handle_results(self, values: list[bytes]) -> None:
         results = []
         for value in values:
@@ -82,10 +90,7 @@ class Notifier:
                 results.append(ScreeningResult.model_validate_json(value))
             except ValueError:
                 log.error("notifier: skipped a malformed matches.v1 message")
-        agencies, rules = await run_db(self._directory)
-        planned = [(result, alert) for result in results for alert in routing.plan(result, agencies, rules)]
-        created = await run_db(ledger.record_planned, self.sessions, planned, self.settings.delivery_deadline_s,
-                               0, self.settings.escalate_after_s)
+        created = await run_db(self._plan, results)
         if created:
             log.info("%d alerts queued for %d reports", len(created), len({r.report_id for r in results}))
             self.relay.poke()
@@ -113,7 +118,7 @@ def create_app(settings: Settings) -> faust.App:
     @app.agent(raw_topic(app, MATCHES.name))
     async def plan_alerts(stream):
         await notifier.started.wait()
-        async for values in stream.take(200, within=0.005):
+        async for values in stream.take(200, within=0.02):
             await until_done(notifier.handle_results, values, "notifier planning")
 
     @app.agent(raw_topic(app, RECEIPTS.name))

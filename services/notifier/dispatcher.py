@@ -107,10 +107,12 @@ class Dispatcher:
         self.slots = asyncio.Semaphore(concurrency)
         self._claim_at = max(1, concurrency // 4)  # free slots that make a claim worth a transaction
         self._wake = asyncio.Event()
+        self._new_work = True  # poked (or the poll came round) since the last claim
         self._inflight: set[asyncio.Task] = set()
         self.recorder = SentRecorder(sessions, settings.failover_after_s)
 
     def poke(self) -> None:
+        self._new_work = True
         self._wake.set()
 
     async def run(self) -> None:
@@ -139,7 +141,13 @@ class Dispatcher:
                         log.warning("SMS alerts without delivery report: failed over to email")
                         self.relay.poke()
                 free = max(0, self.slots._value)
-                rows = await run_db(ledger.claim_due, self.sessions, self.instance, free) if free else []
+                # A claim is a transaction (~1 ms of CPU however few rows it takes): while sends are
+                # in flight, claim once enough slots are free (a send that ends wakes the loop when
+                # they are); new work or the poll claims whatever is free, as soon as before.
+                rows = []
+                if free >= self._claim_at or (free and self._new_work):
+                    self._new_work = False
+                    rows = await run_db(ledger.claim_due, self.sessions, self.instance, free)
                 for row in rows:
                     await self.slots.acquire()
                     task = asyncio.create_task(self._deliver_guarded(row))
@@ -154,7 +162,7 @@ class Dispatcher:
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=0.2)
             except TimeoutError:
-                pass
+                self._new_work = True  # retries come due without a poke
             self._wake.clear()
 
     async def _deliver_guarded(self, row: Row) -> None:
