@@ -47,30 +47,26 @@ class EntryRecord:
         return self.names if isinstance(self.names, tuple) else (self.names,)
 
 
-def token_set(tokens: tuple[str, ...]) -> tuple[str, ...]:
-    if all(a < b for a, b in zip(tokens, tokens[1:])):
-        return tokens  # already sorted and distinct (most names): no second tuple to keep
-    return tuple(sorted(set(tokens)))
-
-
-SMALL_MEMBERS = 32  # up to this many members a tuple (40 + 8n bytes), beyond it a list
+SMALL_MEMBERS = 32  # up to this many members a tuple (40 + 8n bytes), beyond it a list or a set
 Member = TypeVar("Member")
-Members = tuple[Member, ...] | list[Member]
+Members = tuple[Member, ...] | list[Member] | set[Member]
 
 
-def _add_member(mapping: dict[str, Members], key: str, member) -> bool:
+def _add_member(mapping: dict[str, Members], key: str, member, many: type = list) -> bool:
     """Add to the members under key (never twice: upsert removes an entry first); True when
-    the key is new. Members are only iterated and counted, never probed, so no sets: a tuple
-    while few (most words of a watchlist), a list past that (a generic word in 100k names is
-    0.8 MB as a list, 4 MB as a set)."""
+    the key is new. A tuple while few (most words of a watchlist); past that `many`: a list
+    where members are only iterated and counted (a generic word in 100k names is 0.8 MB as a
+    list, 4 MB as a set), a set where blocking also probes them."""
     held = mapping.get(key)
     if held is None:
         mapping[key] = (member,)
         return True
     if isinstance(held, tuple):
-        mapping[key] = held + (member,) if len(held) < SMALL_MEMBERS else [*held, member]
-    else:
+        mapping[key] = held + (member,) if len(held) < SMALL_MEMBERS else many((*held, member))
+    elif isinstance(held, list):
         held.append(member)
+    else:
+        held.add(member)
     return False
 
 
@@ -128,7 +124,9 @@ def deletions(token: str) -> set[str]:
 class WatchlistIndex:
     def __init__(self) -> None:
         self.entries: dict[str, EntryRecord] = {}
-        # Members of postings and neighbours: a tuple while few, a set once many (see _add_member)
+        # token -> the names holding it: a tuple while few, then a set (see _add_member), since
+        # blocking intersects the sets of common words (NameRecords hash by identity: no record
+        # is read to find the names two common words share)
         self.postings: dict[str, Members[NameRecord]] = {}
         self.neighbours: dict[str, Members[str]] = {}  # deletion variant -> vocabulary tokens
         # feature -> key -> the entry, or a list of entries when several share the key (rare:
@@ -137,9 +135,6 @@ class WatchlistIndex:
             "phones": {}, "license_numbers": {}, "social_handles": {}, "urls": {}}
         self.live_names = 0
         self.short_postings: dict[str, Members[NameRecord]] = {}  # names of 1-2 tokens, by token
-        # sorted distinct tokens -> the name (or a list of the names, when several share them):
-        # one object per key, not a set, since almost every key has one name
-        self.by_token_set: dict[tuple[str, ...], NameRecord | list[NameRecord]] = {}
         self.weights = TokenWeights(self)  # token -> weight, emptied by every change
         self.generation = 0  # grows with every change: the query caches go stale
         self._similar: dict[str, list[tuple[str, float]]] = {}
@@ -166,9 +161,8 @@ class WatchlistIndex:
             if len(set(name.tokens)) <= 2:
                 for token in set(name.tokens):
                     _add_member(self.short_postings, token, name)
-            self._add_token_set(name)
             for token in set(name.tokens):
-                if _add_member(self.postings, token, name) and len(token) >= MIN_FUZZY_LEN:
+                if _add_member(self.postings, token, name, set) and len(token) >= MIN_FUZZY_LEN:
                     for variant in deletions(token) | {token}:
                         _add_member(self.neighbours, variant, token)
         record.names = names[0] if len(names) == 1 else tuple(names)
@@ -202,7 +196,6 @@ class WatchlistIndex:
         self.generation += 1
         for name in record.all_names():
             self.live_names -= 1
-            self._remove_token_set(name)
             for token in set(name.tokens):
                 _discard_member(self.short_postings, token, name)
                 if _discard_member(self.postings, token, name) and len(token) >= MIN_FUZZY_LEN:
@@ -216,26 +209,6 @@ class WatchlistIndex:
             else:
                 listed[key] = others[0] if len(others) == 1 else others
 
-    def _add_token_set(self, name: NameRecord) -> None:
-        key = token_set(name.tokens)
-        held = self.by_token_set.get(key)
-        if held is None:
-            self.by_token_set[key] = name
-        elif isinstance(held, list):
-            held.append(name)
-        else:
-            self.by_token_set[key] = [held, name]
-
-    def _remove_token_set(self, name: NameRecord) -> None:
-        key = token_set(name.tokens)
-        held = self.by_token_set.get(key)
-        if held is name:
-            del self.by_token_set[key]
-        elif isinstance(held, list):
-            held[:] = [n for n in held if n is not name]
-            if len(held) == 1:
-                self.by_token_set[key] = held[0]
-
     def holders(self, feature: str, key: str) -> list[tuple[EntryRecord, str]]:
         """The (entry, value as listed) pairs holding this identifier key."""
         held = self.identifiers[feature].get(key)
@@ -244,8 +217,12 @@ class WatchlistIndex:
         return [(entry, _listed_value(entry, feature, key)) for entry in (held if isinstance(held, list) else (held,))]
 
     def names_with_tokens(self, tokens: tuple[str, ...]) -> list[NameRecord]:
-        held = self.by_token_set.get(tokens)
-        return [] if held is None else held if isinstance(held, list) else [held]
+        """The names made of exactly these distinct words, in any order: the names holding all
+        of them (posting sets intersected in C, the smallest walked), less those with more."""
+        postings = [self.postings.get(token, ()) for token in tokens]
+        postings.sort(key=len)
+        holding_all = (postings[0] if isinstance(postings[0], set) else set(postings[0])).intersection(*postings[1:])
+        return [name for name in holding_all if len(set(name.tokens)) == len(tokens)]
 
     # ------------------------------------------------------------------ lookups
 
