@@ -55,7 +55,8 @@ class WatchlistIndex:
                     self.entries[entry.id] = entry
         engine = ScreeningEngine(entries)
         with self._lock:
-            self.engine = engine
+            self.engine, replaced = engine, self.engine
+        replaced.close()
         self.ready = True
         return len(entries)
 

@@ -1,11 +1,14 @@
 """Unit tests of the screening rules: normalisation, identifiers, indicators, incremental index."""
 from __future__ import annotations
 
+import gc
 import random
 
 import pytest
 
 from services.matcher.screening import ScreeningEngine
+from services.matcher.screening.engine import BIG_BUILD
+from services.matcher.screening.index import EntryRecord, NameRecord
 from services.matcher.screening.identifiers import handle_key, licence_key, phone_key, phones_in_text, url_key
 from services.matcher.screening.indicators import find_indicators
 from services.matcher.screening.normalize import name_key
@@ -248,6 +251,30 @@ def test_blocking_finds_exactly_the_names_holding_the_query_words():
             exact = {name for name in names if set(name.tokens) == set(query)}
             assert set(index.names_with_tokens(tuple(sorted(set(query))))) == exact
     assert checked >= 20
+
+
+def test_a_big_index_is_kept_from_the_collector_and_freed_when_closed():
+    """A big build is frozen out of the garbage collector's walks; close() unlinks its
+    cycles, so that reference counting alone (the collector off) frees every record."""
+    def records() -> int:
+        return sum(isinstance(o, (EntryRecord, NameRecord)) for o in gc.get_objects())
+
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        gc.collect()
+        before = records()
+        engine = ScreeningEngine(WatchlistEntry(id=f"f{i}", kind="agency", name=f"PT Beku Jaya {i}", aliases=[f"Beku {i}"])
+                                 for i in range(BIG_BUILD))
+        assert gc.get_freeze_count() >= 3 * BIG_BUILD
+        assert ids(engine.screen(ReportContent(agency_names=["PT Beku Jaya 17"])))[0] == "f17"
+        engine.close()
+        gc.unfreeze()
+        assert records() == before
+    finally:
+        gc.unfreeze()
+        if was_enabled:
+            gc.enable()
 
 
 @pytest.mark.parametrize("seed", [4, 9])
