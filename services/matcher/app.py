@@ -55,7 +55,7 @@ class Matcher:
             self.follow_watchlist(),
             self.retro_screen_loop(),
             heartbeat_loop(self.sessions, "matcher", self.is_ready, self.settings.heartbeat_s,
-                           lambda: f"entries={len(self.index.entries)}"),
+                           lambda: f"entries={len(self.index.engine)}"),
         )
 
     async def handle_reports(self, values: list[bytes]) -> None:

@@ -21,8 +21,9 @@ log = logging.getLogger(__name__)
 class WatchlistIndex:
     def __init__(self) -> None:
         self.engine = ScreeningEngine()
-        self.versions: dict[str, int] = {}  # deleted entries too: a tombstone's version must stick
-        self.entries: dict[str, WatchlistEntry] = {}
+        # deleted entries too: a tombstone's version must stick. The entries themselves live
+        # only in the engine's index (a pydantic copy of each cost ~2 KB an entry)
+        self.versions: dict[str, int] = {}
         self.ready = False
         self.suppressed: frozenset[tuple[str, str]] = frozenset()
         self._suppressions_seen: tuple[int, int | None] = (0, None)
@@ -52,7 +53,6 @@ class WatchlistIndex:
                 if not row.deleted and row.data.get("status", "active") == "active":
                     entry = WatchlistEntry(**row.data, id=row.id, version=row.version, updated_at=row.updated_at)
                     entries.append(entry)
-                    self.entries[entry.id] = entry
         engine = ScreeningEngine(entries)
         with self._lock:
             self.engine, replaced = engine, self.engine
@@ -67,9 +67,7 @@ class WatchlistIndex:
                 return False
             self.versions[entry_id] = version
             if entry is None or entry.status != "active":  # deleted or retired: no longer screened
-                self.entries.pop(entry_id, None)
                 self.engine.remove(entry_id)
             else:
-                self.entries[entry_id] = entry
                 self.engine.upsert(entry)
             return True
