@@ -38,6 +38,7 @@ class SmsSink:
         # Seconds between storing a message and answering the POST: a send the client may not
         # live to see answered (a worker killed while Twilio had already accepted its message).
         self.respond_delay_s = 0.0
+        self._accept_delays: deque[tuple[float, str]] = deque()  # (seconds, to)
         self._faults: deque[tuple[int, int, str | None]] = deque()  # (http status, twilio code, only to)
         self._lookup_faults: deque[tuple[int, int]] = deque()
         self._lock = threading.Lock()
@@ -46,6 +47,20 @@ class SmsSink:
         """The next `count` requests (to that number only, if given) fail with this answer."""
         with self._lock:
             self._faults.extend([(http_status, code, to)] * count)
+
+    def delay_next(self, count: int, seconds: float, to: str) -> None:
+        """The next `count` messages to that number are accepted `seconds` after their request
+        came in: a slow path to Twilio, where a request that left the client arrives late."""
+        with self._lock:
+            self._accept_delays.extend([(seconds, to)] * count)
+
+    def take_accept_delay(self, to: str | None) -> float:
+        with self._lock:
+            for delay in self._accept_delays:
+                if delay[1] == to:
+                    self._accept_delays.remove(delay)
+                    return delay[0]
+            return 0.0
 
     def fail_next_lookups(self, count: int, http_status: int = 503, code: int = 20503) -> None:
         """The next `count` list requests (GET .../Messages.json) fail with this answer."""
@@ -131,6 +146,8 @@ def create_twilio_app(sink: SmsSink) -> FastAPI:
     async def create_message(account: str, request: Request):
         check_auth(request, account)
         form = {k: str(v) for k, v in (await request.form()).items()}
+        if delay := sink.take_accept_delay(form.get("To")):
+            await asyncio.sleep(delay)
         fault = sink.take_fault(form.get("To"))
         if fault:
             status, code = fault
