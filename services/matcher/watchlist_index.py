@@ -45,20 +45,26 @@ class WatchlistIndex:
         self.suppressed, self._suppressions_seen = pairs, seen
 
     def load_snapshot(self, sessions: sessionmaker[Session]) -> int:
-        with sessions() as s:
-            rows = s.execute(select(WatchlistEntryRow)).scalars().all()
-            entries = []
-            for row in rows:
+        """Build the index from the database. Rows stream into the index a thousand at a time
+        and each entry is dropped once indexed: a million rows and their pydantic entries
+        held at once would take several times the index's own memory."""
+        loaded = 0
+
+        def active_entries(s: Session):
+            nonlocal loaded
+            for row in s.execute(select(WatchlistEntryRow).execution_options(yield_per=1000)).scalars():
                 self.versions[row.id] = row.version
                 if not row.deleted and row.data.get("status", "active") == "active":
-                    entry = WatchlistEntry(**row.data, id=row.id, version=row.version, updated_at=row.updated_at)
-                    entries.append(entry)
-        engine = ScreeningEngine(entries)
+                    loaded += 1
+                    yield WatchlistEntry(**row.data, id=row.id, version=row.version, updated_at=row.updated_at)
+
+        with sessions() as s:
+            engine = ScreeningEngine(active_entries(s))
         with self._lock:
             self.engine, replaced = engine, self.engine
         replaced.close()
         self.ready = True
-        return len(entries)
+        return loaded
 
     def apply(self, entry_id: str, version: int, entry: WatchlistEntry | None) -> bool:
         """Apply one change; True if it changed the index (and so may need re-screening)."""
