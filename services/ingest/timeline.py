@@ -5,6 +5,7 @@ import asyncio
 import logging
 
 from aiokafka import AIOKafkaConsumer
+from sqlalchemy import bindparam, case, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.ingest.models import ReportAlertRow, ReportMatchRow
@@ -21,10 +22,9 @@ _RISK_ORDER = list(RiskLevel)
 _STATUS_RANK = {"queued": 0, "sent": 1, "failed": 2, "delivered": 3, "acknowledged": 4}
 
 
-def apply_screening(s: Session, result: ScreeningResult) -> None:
-    report = s.get(ReportRow, result.report_id)
-    if report is None:  # purged, or another deployment's report
-        return
+def apply_screening(s: Session, report: ReportRow, result: ScreeningResult,
+                    matches: dict[tuple[str, str], ReportMatchRow]) -> None:
+    """`matches`: the report's match rows by (report, entry), kept current as rows are added."""
     if report.screened_at is None:
         report.screened_at = result.screened_at
     if report.risk_level is None or _RISK_ORDER.index(result.risk_level) > _RISK_ORDER.index(RiskLevel(report.risk_level)):
@@ -34,39 +34,88 @@ def apply_screening(s: Session, result: ScreeningResult) -> None:
     report.indicators = list(report.indicators or []) + [
         i.model_dump(mode="json") for i in result.indicators if i.code not in known]
     for match in result.matches:
-        row = s.get(ReportMatchRow, (result.report_id, match.entry_id))
+        row = matches.get((result.report_id, match.entry_id))
         evidence = [e.model_dump(mode="json") for e in match.evidence]
         if row is None:
-            s.add(ReportMatchRow(report_id=result.report_id, entry_id=match.entry_id, entry_name=match.entry_name,
-                                 score=match.score, evidence=evidence, retro=result.retro,
-                                 found_at=result.screened_at))
+            row = matches[(result.report_id, match.entry_id)] = ReportMatchRow(
+                report_id=result.report_id, entry_id=match.entry_id, entry_name=match.entry_name, score=match.score,
+                evidence=evidence, retro=result.retro, found_at=result.screened_at)
+            s.add(row)
         elif match.score > row.score:
             row.score, row.evidence = match.score, evidence
 
 
-def apply_alert(s: Session, event: AlertEvent) -> None:
-    if s.get(ReportRow, event.report_id) is None:
-        return
-    row = s.get(ReportAlertRow, event.alert_id)
-    if row is None:
-        s.add(ReportAlertRow(alert_id=event.alert_id, report_id=event.report_id, agency_code=event.agency_code,
-                             channel=event.channel.value, step=event.step, status=event.status.value,
-                             detail=event.detail[:200], updated_at=event.at, ack_code=ack_code(event.alert_id)))
-    elif _STATUS_RANK[event.status.value] >= _STATUS_RANK.get(row.status, 0):
-        row.status, row.detail, row.updated_at = event.status.value, event.detail[:200], event.at
+_ALERTS = ReportAlertRow.__table__
+# The status only moves forward, checked again as it is written: an acknowledgement made
+# through the API between reading and writing is never set back.
+_UPDATE_ALERT = (update(_ALERTS)
+                 .where(_ALERTS.c.alert_id == bindparam("aid"),
+                        case(_STATUS_RANK, value=_ALERTS.c.status, else_=0) <= bindparam("rank"))
+                 .values(status=bindparam("new_status"), detail=bindparam("new_detail"), updated_at=bindparam("at")))
+
+
+def apply_alerts(s: Session, events: list[AlertEvent], reports: set[str]) -> None:
+    """Alert events in order, for the reports in `reports` (the others are purged or another
+    deployment's): one statement inserts the alerts not seen before, one (run for each row)
+    updates the others, each row once with the last status the events leave it in."""
+    current = dict(s.execute(select(_ALERTS.c.alert_id, _ALERTS.c.status)
+                             .where(_ALERTS.c.alert_id.in_(list({e.alert_id for e in events})))).all())
+    new: dict[str, dict] = {}
+    changed: dict[str, dict] = {}
+    for event in events:
+        if event.report_id not in reports:
+            continue
+        status = event.status.value
+        change = {"status": status, "detail": event.detail[:200], "updated_at": event.at}
+        if event.alert_id not in current:
+            new[event.alert_id] = dict(change, alert_id=event.alert_id, report_id=event.report_id,
+                                       agency_code=event.agency_code, channel=event.channel.value, step=event.step,
+                                       ack_code=ack_code(event.alert_id))
+        elif _STATUS_RANK[status] >= _STATUS_RANK.get(current[event.alert_id], 0):
+            (new.get(event.alert_id) or changed.setdefault(event.alert_id, {})).update(change)
+        else:
+            continue
+        current[event.alert_id] = status
+    if new:
+        s.execute(insert(_ALERTS), list(new.values()))
+    if changed:
+        s.execute(_UPDATE_ALERT, [{"aid": aid, "rank": _STATUS_RANK[c["status"]], "new_status": c["status"],
+                                   "new_detail": c["detail"], "at": c["updated_at"]} for aid, c in changed.items()])
 
 
 def apply_batch(sessions: sessionmaker[Session], records: list) -> None:
+    """One transaction for a batch, and a few statements for it, not a few an event: the
+    reports it concerns, their match rows and alert rows are each read with one query
+    (an ORM get and flush an event cost ~0.5 ms of CPU an event on PostgreSQL)."""
+    results: list[ScreeningResult] = []
+    events: list[AlertEvent] = []
+    for record in records:
+        try:
+            if record.topic == MATCHES.name:
+                results.append(ScreeningResult.model_validate_json(record.value))
+            elif record.topic == ALERTS.name:
+                events.append(AlertEvent.model_validate_json(record.value))
+        except ValueError:
+            log.error("timeline: skipped malformed message %s@%s:%s", record.topic, record.partition, record.offset)
     with sessions.begin() as s:
-        for record in records:
-            try:
-                if record.topic == MATCHES.name:
-                    apply_screening(s, ScreeningResult.model_validate_json(record.value))
-                elif record.topic == ALERTS.name:
-                    apply_alert(s, AlertEvent.model_validate_json(record.value))
-                s.flush()
-            except ValueError:
-                log.error("timeline: skipped malformed message %s@%s:%s", record.topic, record.partition, record.offset)
+        if results:
+            ids = {r.report_id for r in results}
+            reports = {r.id: r for r in s.scalars(select(ReportRow).where(ReportRow.id.in_(list(ids))))}
+            with_matches = {r.report_id for r in results if r.matches and r.report_id in reports}
+            matches = {(m.report_id, m.entry_id): m for m in s.scalars(
+                select(ReportMatchRow).where(ReportMatchRow.report_id.in_(list(with_matches))))} if with_matches else {}
+            for result in results:
+                if (report := reports.get(result.report_id)) is None:  # purged, or another deployment's
+                    continue
+                try:
+                    apply_screening(s, report, result, matches)
+                except ValueError:
+                    log.error("timeline: skipped a screening result that could not be applied")
+        if events:
+            ids = {e.report_id for e in events}
+            known = set(s.scalars(select(ReportRow.id).where(ReportRow.id.in_(list(ids)))))
+            if known:
+                apply_alerts(s, events, known)
 
 
 async def follow(consumer: AIOKafkaConsumer, sessions: sessionmaker[Session]) -> None:
@@ -74,13 +123,15 @@ async def follow(consumer: AIOKafkaConsumer, sessions: sessionmaker[Session]) ->
     A batch that fails (database away) is retried as it is, never skipped."""
     while True:
         batches = await consumer.getmany(timeout_ms=500, max_records=500)
-        for records in batches.values():
-            while True:
-                try:
-                    await run_db(apply_batch, sessions, records)
-                    break
-                except Exception:
-                    log.exception("timeline: applying a batch failed; retrying")
-                    await asyncio.sleep(1.0)
+        # Every partition's records in one transaction (each keeps its order; a report's
+        # events are all on one partition).
+        records = [record for part in batches.values() for record in part]
+        while records:
+            try:
+                await run_db(apply_batch, sessions, records)
+                break
+            except Exception:
+                log.exception("timeline: applying a batch failed; retrying")
+                await asyncio.sleep(1.0)
         if batches:
             await consumer.commit()
