@@ -6,6 +6,7 @@ import uuid
 
 import pytest
 
+from shared.db import create_schema, make_engine, make_sessionmaker
 from tests.harness import Stack, start_sinks
 
 POSTGRES_URL = os.environ.get("WASPADA_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -65,3 +66,13 @@ def database_url(kind: str, folder):
 def stack(request, sinks, tmp_path_factory):
     with running_stack(request.param, sinks, tmp_path_factory.mktemp(f"stack-{request.param}")) as running:
         yield running
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def sessions(request, tmp_path):
+    """A fresh schema on a SQLite file, and on a fresh PostgreSQL database (dropped after)."""
+    with database_url(request.param, tmp_path) as url:
+        engine = make_engine(url)
+        create_schema(engine)
+        yield make_sessionmaker(engine)
+        engine.dispose()

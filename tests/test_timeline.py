@@ -5,29 +5,16 @@ records of unknown reports and malformed records are skipped, match rows keep th
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
 from types import SimpleNamespace
 
-import pytest
 from sqlalchemy import select
 
 from services.ingest import timeline
 from services.ingest.models import ReportAlertRow, ReportMatchRow
 from shared.alert_refs import ack_code
-from shared.db import create_schema, make_engine, make_sessionmaker
 from shared.models import ReportRow
 from shared.schemas import AlertEvent, ScreeningResult, utcnow
 from shared.topics import ALERTS, MATCHES
-from tests.conftest import database_url
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def sessions(request, tmp_path):
-    with database_url(request.param, tmp_path) as url:
-        engine = make_engine(url)
-        create_schema(engine)
-        yield make_sessionmaker(engine)
-        engine.dispose()
 
 
 def _report(sessions) -> str:

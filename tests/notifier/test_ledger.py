@@ -22,7 +22,7 @@ from services.notifier.compose import compose
 from services.notifier.dispatcher import Dispatcher
 from services.notifier.models import AlertSend
 from services.notifier.routing import PlannedAlert
-from shared.db import create_schema, make_engine, make_sessionmaker
+from shared.db import create_schema, make_engine
 from shared.heartbeat import beat
 from shared.models import OutboxMessage
 from shared.schemas import Agency, AlertChannel, ScreeningResult, utcnow
@@ -31,15 +31,6 @@ from tests.conftest import database_url
 
 AGENCY = Agency(code="ag-ledger", name="Ledger", receives=["minor"], emails=["desk@ledger.example"],
                 phones=["+6281100000101", "+6281100000102"])
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def sessions(request, tmp_path):
-    with database_url(request.param, tmp_path) as url:
-        engine = make_engine(url)
-        create_schema(engine)
-        yield make_sessionmaker(engine)
-        engine.dispose()
 
 
 def _result(i: int, risk: str = "medium") -> ScreeningResult:

@@ -3,22 +3,10 @@ database: rows stream in (more than one fetch batch here), deleted and retired e
 not screened but their versions stick, and an older change arriving afterwards is ignored."""
 from __future__ import annotations
 
-import pytest
 
 from services.matcher.watchlist_index import WatchlistIndex
-from shared.db import create_schema, make_engine, make_sessionmaker
 from shared.models import WatchlistEntryRow
 from shared.schemas import ReportContent, WatchlistEntry
-from tests.conftest import database_url
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def sessions(request, tmp_path):
-    with database_url(request.param, tmp_path) as url:
-        engine = make_engine(url)
-        create_schema(engine)
-        yield make_sessionmaker(engine)
-        engine.dispose()
 
 
 def _row(i: int, *, deleted: bool = False, status: str = "active") -> dict:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import uuid
 
-from tests.harness import wait_for
 
 
 def _agency_and_entry(stack):
