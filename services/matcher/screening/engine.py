@@ -214,12 +214,15 @@ class ScreeningEngine:
         results: dict[int, tuple[NameRecord, float]] = {}
         for name in self._candidates(alignment):
             score = self._name_score(weights, form, reach, name, in_text, whole_query)
+            if score <= 0.5:
+                continue  # most candidates: their entry (a cache miss at 1M) is never read
             if want_person is not None and name.entry.person != want_person:
                 score *= 0.9  # a person named in the agency field (or the reverse) still counts
-            if score > 0.5:
-                previous = results.get(id(name.entry))
-                if previous is None or score > previous[1]:
-                    results[id(name.entry)] = (name, round(score, 4))
+                if score <= 0.5:
+                    continue
+            previous = results.get(id(name.entry))
+            if previous is None or score > previous[1]:
+                results[id(name.entry)] = (name, round(score, 4))
         return list(results.values())
 
     def _candidates(self, alignment: dict[str, list[tuple[str, float]]]) -> set[NameRecord]:
