@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import secrets
 import socket
 from collections.abc import Callable
 from datetime import timedelta
@@ -17,8 +18,11 @@ from shared.models import ServiceHeartbeat
 log = logging.getLogger(__name__)
 
 
-def instance_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+def instance_name(base: str | None = None) -> str:
+    """A name for this process start: `base` (default the hostname), the pid and a random tag.
+    A restarted container keeps its hostname and often its pid, and a process must never take
+    its predecessor's claims for its own (nor a live one's slow work for an orphan's)."""
+    return f"{base or socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
 def beat(sessions: sessionmaker[Session], service: str, instance: str, ready: bool, detail: str = "") -> None:
@@ -46,8 +50,8 @@ def forget_gone(sessions: sessionmaker[Session], service: str, older_than_s: flo
 async def heartbeat_loop(sessions: sessionmaker[Session], service: str, is_ready: Callable[[], bool],
                          interval_s: float, detail: Callable[[], str] = lambda: "",
                          instance: str | None = None) -> None:
-    """`instance`: the name this process claims work under (default hostname:pid), so that
-    others can tell whether the claimer still runs."""
+    """`instance`: the name this process claims work under (default: a new instance_name()),
+    so that others can tell whether the claimer still runs."""
     instance = instance or instance_name()
     try:
         await run_db(forget_gone, sessions, service)

@@ -55,7 +55,7 @@ class Matcher:
             self.follow_watchlist(),
             self.retro_screen_loop(),
             heartbeat_loop(self.sessions, "matcher", self.is_ready, self.settings.heartbeat_s,
-                           lambda: f"entries={len(self.index.engine)}"),
+                           lambda: f"entries={len(self.index.engine)}", instance=self.instance),
         )
 
     async def handle_reports(self, values: list[bytes]) -> None:

@@ -7,9 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import secrets
-import socket
 
 import faust
 from sqlalchemy import select
@@ -17,7 +14,7 @@ from sqlalchemy import select
 from services.notifier import ledger, routing
 from services.notifier.dispatcher import Dispatcher
 from shared.db import make_engine, make_sessionmaker, run_db
-from shared.heartbeat import heartbeat_loop
+from shared.heartbeat import heartbeat_loop, instance_name
 from shared.kafka import make_producer
 from shared.models import AgencyRow, BrokenContact, RoutingRule
 from shared.outbox import OutboxRelay
@@ -34,12 +31,8 @@ class Notifier:
         self.settings = settings
         self.engine = make_engine(settings.resolved_database_url)
         self.sessions = make_sessionmaker(self.engine)
-        # The name this process claims ledger rows under and beats as: one per process start, so
-        # that a restarted worker (same WASPADA_NOTIFIER_INSTANCE, same container hostname, maybe
-        # the same pid) does not take its predecessor's unfinished sends for its own, and a live
-        # worker's slow send is never mistaken for an orphan.
-        self.instance = (f"{settings.notifier_instance or socket.gethostname()}:{os.getpid()}:"
-                         f"{secrets.token_hex(3)}")
+        # The name this process claims ledger rows under and beats as (one per process start)
+        self.instance = instance_name(settings.notifier_instance)
         self.started = asyncio.Event()
         self.assigned = False
         self.relay: OutboxRelay | None = None
