@@ -12,7 +12,7 @@ import logging
 import random
 import time
 from collections import deque
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import Row
 from sqlalchemy.orm import Session, sessionmaker
@@ -261,12 +261,8 @@ class Dispatcher:
                     sent = await self.sms.send(row.recipients[0], text.sms, callback)
         except DeliveryError as exc:
             if exc.transient:
-                delay = backoff_s(row.attempts)
                 doubt = row.claimed_at if exc.in_doubt else None  # this attempt may have arrived
-                if await run_db(ledger.mark_retry, self.sessions, row.id, exc.reason, delay, doubt):
-                    log.warning("alert %s: %s, retry %d in %.1fs", row.id, exc.reason, row.attempts, delay)
-                else:
-                    log.error("alert %s: %s, deadline passed: dead-lettered", row.id, exc.reason)
+                await self._retry_later(row, exc.reason, doubt)
             else:
                 await run_db(ledger.mark_failed, self.sessions, row.id, exc.reason, True)
                 log.error("alert %s: permanent failure %s: dead-lettered", row.id, exc.reason)
@@ -280,6 +276,14 @@ class Dispatcher:
         else:
             log.info("alert %s sent by %s (attempt %d)", row.id, row.channel, row.attempts)
 
+    async def _retry_later(self, row: Row, reason: str, in_doubt_since: datetime | None = None) -> None:
+        """Back to queued with backoff, or dead-lettered once past its deadline."""
+        delay = backoff_s(row.attempts)
+        if await run_db(ledger.mark_retry, self.sessions, row.id, reason, delay, in_doubt_since):
+            log.warning("alert %s: %s, retry %d in %.1fs", row.id, reason, row.attempts, delay)
+        else:
+            log.error("alert %s: %s, deadline passed: dead-lettered", row.id, reason)
+
     async def _settled_at_twilio(self, row: Row) -> bool:
         """An SMS in doubt (an earlier attempt may have been accepted without being recorded):
         ask Twilio first. True when that settled the row: found (recorded as that message, not
@@ -289,11 +293,7 @@ class Dispatcher:
         try:
             found = await self.sms.find_sent(row.recipients[0], row.id, since)
         except DeliveryError as exc:
-            reason = f"in doubt, not sent again until Twilio answers: {exc.reason}"
-            if await run_db(ledger.mark_retry, self.sessions, row.id, reason, backoff_s(row.attempts)):
-                log.warning("alert %s: %s", row.id, reason)
-            else:
-                log.error("alert %s: %s; deadline passed: dead-lettered", row.id, reason)
+            await self._retry_later(row, f"in doubt, not sent again until Twilio answers: {exc.reason}")
             return True
         if found is None:
             return False
