@@ -98,6 +98,7 @@ def apply_batch(sessions: sessionmaker[Session], records: list) -> None:
         except ValueError:
             log.error("timeline: skipped malformed message %s@%s:%s", record.topic, record.partition, record.offset)
     with sessions.begin() as s:
+        reports: dict[str, ReportRow] = {}
         if results:
             ids = {r.report_id for r in results}
             reports = {r.id: r for r in s.scalars(select(ReportRow).where(ReportRow.id.in_(list(ids))))}
@@ -113,7 +114,10 @@ def apply_batch(sessions: sessionmaker[Session], records: list) -> None:
                     log.error("timeline: skipped a screening result that could not be applied")
         if events:
             ids = {e.report_id for e in events}
-            known = set(s.scalars(select(ReportRow.id).where(ReportRow.id.in_(list(ids)))))
+            unread = ids - reports.keys()  # the results' reports were read above
+            known = ids & reports.keys()
+            if unread:
+                known |= set(s.scalars(select(ReportRow.id).where(ReportRow.id.in_(list(unread)))))
             if known:
                 apply_alerts(s, events, known)
 
