@@ -126,12 +126,9 @@ class ScreeningEngine:
         self.index.remove(entry_id)
 
     def close(self) -> None:
-        """Unlink the index's reference cycles (entry <-> its names, weights <-> index), so
-        that reference counting frees it although a big build was frozen out of the
-        collector's reach. The engine is unusable afterwards."""
-        for entry in self.index.entries.values():
-            entry.names = ()
-        self.index.weights.index = None
+        """Let the index go (WatchlistIndex.close): a big build was frozen out of the
+        collector's reach. The engine screens against nothing afterwards."""
+        self.index.close()
         self.index = WatchlistIndex()
 
     def __len__(self) -> int:

@@ -210,6 +210,14 @@ class WatchlistIndex:
             else:
                 listed[key] = others[0] if len(others) == 1 else others
 
+    def close(self) -> None:
+        """Unlink the reference cycles (an entry and its names, the weights and this index), so
+        that reference counting alone frees the index: one frozen out of the garbage
+        collector's walks (see ScreeningEngine) is never collected. Unusable afterwards."""
+        for entry in self.entries.values():
+            entry.names = ()
+        self.weights.index = None
+
     def holders(self, feature: str, key: str) -> list[tuple[EntryRecord, str]]:
         """The (entry, value as listed) pairs holding this identifier key."""
         held = self.identifiers[feature].get(key)
