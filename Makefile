@@ -7,7 +7,8 @@ CHROMIUM := /usr/bin/chromium
 
 .PHONY: run test install clean bench
 
-$(STAMP): pyproject.toml
+# setup.py builds the screening kernel (C): a changed source rebuilds it
+$(STAMP): pyproject.toml setup.py services/matcher/screening/_kernel.c
 	test -x $(VENV)/bin/python || $(PY) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
 	$(VENV)/bin/pip install -q -e '.[test]'

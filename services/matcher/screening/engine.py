@@ -25,7 +25,8 @@ from itertools import combinations
 from services.matcher.screening.identifiers import (
     handle_key, handles_in_text, licence_candidates_in_text, licence_key, phone_key, phones_in_text,
     url_key, urls_in_text)
-from services.matcher.screening.index import EntryRecord, NameRecord, WatchlistIndex
+from services.matcher.screening._kernel import BOTH, EXPLICIT, RARE
+from services.matcher.screening.index import EntryRecord, NameRecord, Similar, WatchlistIndex
 from services.matcher.screening.indicators import find_indicators, warm_up as warm_up_indicators
 from services.matcher.screening.normalize import name_key, rules, text_tokens, warm_up as warm_up_names
 from services.matcher.screening.risk import assess
@@ -193,147 +194,71 @@ class ScreeningEngine:
                       in_text: bool) -> list[tuple[NameRecord, float]]:
         if not tokens:
             return []
+        index = self.index
         # in query order (not a set's): which of two equally rare words leads the blocking must
         # not depend on string hashing, or a result would change from one process to the next
-        alignment = {t: self.index.similar_tokens(t) for t in dict.fromkeys(tokens)}
-        # vocabulary token -> [(similarity, query position)], best first
-        reach: dict[str, tuple[tuple[float, int], ...]] = {}
-        for position, token in enumerate(tokens):
-            for candidate, sim in alignment[token]:
-                held = reach.get(candidate)
-                if held is None:  # most: one query word reaches a listed word
-                    reach[candidate] = ((sim, position),)
-                else:
-                    reach[candidate] = tuple(sorted((*held, (sim, position)), reverse=True))
-        weights = self.index.weights_of(tokens)
-        whole_query = sum(weights)
-        want_person = None if kind is None else kind == EntryKind.person
+        alignment = {t: index.similar_postings(t) for t in dict.fromkeys(tokens)}
+        blocking = self._block(alignment)
+        if blocking is None:
+            return []
+        weights = index.weights_of(tokens)
+        want_person = -1 if kind is None else int(kind == EntryKind.person)
+        scored = index.store.match(*blocking, SMALL_GROUPS, tuple(map(alignment.__getitem__, tokens)), weights,
+                                   sum(weights), index.form_id(form), want_person, in_text)
+        # the kernel returned the names scoring above 0.5 (most candidates never do: their
+        # records are never read), by slot; keep each entry's best
         results: dict[int, tuple[NameRecord, float]] = {}
-        for name in self._candidates(alignment):
-            score = self._name_score(weights, form, reach, name, in_text, whole_query)
-            if score <= 0.5:
-                continue  # most candidates: their entry (a cache miss at 1M) is never read
-            if want_person is not None and name.entry.person != want_person:
-                score *= 0.9  # a person named in the agency field (or the reverse) still counts
-                if score <= 0.5:
-                    continue
+        names = index.names
+        for slot, score in scored:
+            name = names[slot]
             previous = results.get(id(name.entry))
             if previous is None or score > previous[1]:
                 results[id(name.entry)] = (name, round(score, 4))
         return list(results.values())
 
-    def _candidates(self, alignment: dict[str, list[tuple[str, float]]]) -> set[NameRecord]:
-        """Block: names holding the query's rarest words; for common words only, names holding
-        two of them. Never a scan of the watchlist."""
-        groups = []  # (how many names, their posting lists, the aligned tokens), without copying lists
-        for token, matches in alignment.items():
-            size, lists = self.index.similar_postings(token)
-            if lists:
-                groups.append((size, lists, matches))
+    def _block(self, alignment: dict[str, Similar]) -> tuple[int, tuple | None, tuple | None, list | None] | None:
+        """How to find the candidates (the kernel's mode, its token groups or the slots found
+        here): names holding the query's rarest words; for common words only, names holding
+        two of them. Never a scan of the watchlist. None: no listed word is near the query."""
+        groups = [(similar[0], similar[1], token) for token, similar in alignment.items() if similar[1]]
         if not groups:
-            return set()
-        groups.sort(key=lambda g: g[0])
+            return None
+        groups.sort(key=lambda g: g[0])  # stable: equally rare words in query order
         if groups[0][0] <= MAX_CANDIDATES:
             # A listed name without the query's rarest word loses most of its precision, so the
             # rarest word's names suffice; the next word's join in when both are few (a typo the
             # neighbourhood missed, or the rarest word being an addition).
-            candidates = set().union(*groups[0][1])
-            if len(groups) > 1 and len(candidates) + groups[1][0] <= SMALL_GROUPS:
-                candidates = candidates.union(*groups[1][1])
-            return candidates
+            return RARE, groups[0][1], groups[1][1] if len(groups) > 1 else None, None
         if len(groups) >= 2:  # only common words: names holding two of them
             if groups[0][0] > HUGE_GROUP:
-                # Words so common that walking their names costs more than the search: only
-                # names made of the query's own words can score here (an extra common word
-                # sinks a name when nothing distinctive agrees), so look those up directly.
-                words = sorted({token for _, _, matches in groups for token, sim in matches if sim == 1.0})
-                found: set[NameRecord] = set()
+                # Words so common that even walking their posting lists costs more than the
+                # search: only names made of the query's own words can score here (an extra
+                # common word sinks a name when nothing distinctive agrees), so look those up.
+                words = sorted(token for _, _, token in groups if token in self.index.token_ids)
+                found: set[int] = set()
                 for size in (len(words), len(words) - 1):
                     for subset in combinations(words, size) if size >= 2 else ():
                         found.update(self.index.names_with_tokens(subset))
-                return found
-            # Names holding both words (or their typo neighbours): the union of the rarer word's
-            # postings probed by the other's, in C. Records hash by identity, so none is read:
-            # reading each name's words was most of the time at 1M entries (memory stalls).
-            near = set().union(*groups[0][1])
-            both: set[NameRecord] = set()
-            for posting in groups[1][1]:
-                both |= near.intersection(posting)  # walks the smaller side when posting is a set
-            return both
+                return EXPLICIT, None, None, sorted(found)
+            # Names holding both words (or their typo neighbours): the kernel gallops through the
+            # other word's names (one sorted array, cached) for each of the rarer word's.
+            return BOTH, self.index.union_of(groups[0][2]), self.index.union_of(groups[1][2]), None
         # One common word alone can only be a short name (a mononym or nickname), and only one
         # in which that word carries most of the weight: a score above 0.5 needs recall above
         # 0.5, and this word is all the query can explain (an exact bound, not a heuristic).
-        short = set()
-        for token, sim in groups[0][2]:
+        short: set[int] = set()
+        for token, sim in self.index.similar_tokens(groups[0][2]):
             explained = 2 * sim * self.index.weight(token)
-            totals, names = self.index.short_names_led_by(token)
-            short.update(names[:bisect_left(totals, explained)])  # those weighing less than explained
-        return short
+            totals, slots = self.index.short_names_led_by(token)
+            short.update(slots[:bisect_left(totals, explained)])  # those weighing less than explained
+        return EXPLICIT, None, None, sorted(short)
 
-    def _name_score(self, query_weights: list[float], query_form: str | None,
-                    reach: dict[str, tuple[tuple[float, int], ...]], name: NameRecord, in_text: bool,
-                    whole_query: float) -> float:
-        """The name_tokens score of one listed name; 0 when it cannot exceed 0.5 (the only
-        scores callers keep)."""
-        weigh = self.index.weights
-        total_entry = sum(map(weigh.__getitem__, name.tokens))
-        if not total_entry:
-            return 0.0
-        used = 0  # bit per query position already explaining a listed word
-        matched_entry = matched_query = 0.0
-        low, high, count = len(query_weights), -1, 0
-        distinctive_hit = False
-        unmatched_entry = 0
-        missed, half = 0.0, total_entry / 2  # once half the name's weight is missed, recall <= 0.5
-        for e_token in name.tokens:
-            w = weigh[e_token]
-            options = reach.get(e_token)
-            if options is not None:
-                for sim, position in options:
-                    if not used >> position & 1:  # each query word explains one listed word
-                        used |= 1 << position
-                        count += 1
-                        matched_entry += w * sim
-                        matched_query += query_weights[position]
-                        if position < low:
-                            low = position
-                        if position > high:
-                            high = position
-                        if w >= 1.0:
-                            distinctive_hit = True
-                        break
-                else:
-                    options = None
-            if options is None:
-                unmatched_entry += 1
-                missed += w
-                if missed >= half:
-                    return 0.0
-        recall = matched_entry / total_entry
-        if recall <= 0.5:
-            return 0.0  # every score below is recall times factors <= 1: it cannot pass 0.5
-        if in_text:  # the name is the run of the window that matched, not the whole window
-            span_length = high - low + 1
-            total_query = sum(query_weights[low:high + 1])
-        else:
-            span_length = len(query_weights)
-            total_query = whole_query
-        precision = matched_query / total_query if total_query else 0.0
-        if name.entry.person:
-            # Another distinctive word in a person's name is usually another person
-            # ("Bambang Sutrisno" is not "Bambang"); a middle name counts less.
-            score = recall * precision ** 0.5
-        else:
-            # An extra word in a firm's name is usually another firm ("Rajawali Mandiri Perkasa"
-            # is not "Rajawali Perkasa"), unless it is a town or "cabang" (weighted near zero).
-            score = recall * precision
-        if unmatched_entry and count < span_length:
-            score *= 0.5  # a different word on both sides: another firm or person
-        elif unmatched_entry and not distinctive_hit:
-            score *= 0.6  # only common words agree and the listed name has more
-        if query_form and name.form and query_form != name.form:
-            score *= 0.92  # PT vs CV: related at most
-        return score
+    def _candidates(self, alignment: dict[str, Similar]) -> list[NameRecord]:
+        """The names blocking gives the kernel to score for a query (what match() scores)."""
+        blocking = self._block(alignment)
+        if blocking is None:
+            return []
+        return [self.index.names[slot] for slot in self.index.store.candidates(*blocking, SMALL_GROUPS)]
 
     # ------------------------------------------------------------------ identifiers
 
@@ -372,17 +297,17 @@ class ScreeningEngine:
         any rare word of a listed name."""
         tokens = text_tokens(text)
         windows: set[tuple[int, int]] = set()
-        postings = self.index.postings
+        token_ids, df = self.index.token_ids, self.index.store.df
         # most of an ad's words open nothing: find the few that may in C, then walk only those
         openers = self._openers.intersection(tokens)
-        listed = postings.keys() & set(tokens)
+        listed = token_ids.keys() & set(tokens)
         listed -= self._ad_words
         if not openers and not listed:
             return
         for i, token in enumerate(tokens):
             if token in openers:
                 windows.add((i + 1, min(len(tokens), i + 1 + TEXT_WINDOW)))
-            elif token in listed and len(postings[token]) <= 50 and self.index.weight(token) >= 1.0:
+            elif token in listed and df(token_ids[token]) <= 50 and self.index.weight(token) >= 1.0:
                 windows.add((max(0, i - 3), min(len(tokens), i + 4)))
         words = text.split()
         for start, end in _merge_overlapping(windows):

@@ -1,9 +1,11 @@
 """The watchlist index: candidate retrieval before scoring.
 
-Names are split into normalised tokens; each token keeps a posting set of the names that hold
-it, and a deletion neighbourhood (SymSpell) over the vocabulary finds tokens one edit away
-without scanning. Identifiers (phones, licences, handles, URLs) are exact-key maps. All of it
-is updated in place by upsert/remove: the streaming matcher never rebuilds it whole."""
+Names are split into normalised tokens, each token gets an integer id, and the kernel
+(_kernel.c) keeps every name as token ids in flat arrays with a sorted posting list of name
+slots per token: retrieval and scoring read arrays, not a million Python objects. A deletion
+neighbourhood (SymSpell) over the vocabulary finds tokens one edit away without scanning.
+Identifiers (phones, licences, handles, URLs) are exact-key maps. All of it is updated in
+place by upsert/remove: the streaming matcher never rebuilds it whole."""
 from __future__ import annotations
 
 import math
@@ -13,6 +15,7 @@ from typing import TypeVar
 
 from rapidfuzz.distance.Levenshtein import distance as levenshtein
 
+from services.matcher.screening._kernel import Store
 from services.matcher.screening.identifiers import handle_key, licence_key, phone_key, url_key
 from services.matcher.screening.normalize import is_generic, is_place, name_key
 from shared.schemas import EntryKind, WatchlistEntry
@@ -20,14 +23,16 @@ from shared.schemas import EntryKind, WatchlistEntry
 GENERIC_FACTOR = 0.3  # words many firm names share carry little evidence
 PLACE_FACTOR = 0.1  # a town or "cabang" added to a firm's name says little about which firm
 MIN_FUZZY_LEN = 5  # shorter tokens must match exactly: Budi/Rudi, Dewi/Dedi are other people
+UNION_CACHE_BYTES = 32 << 20  # WatchlistIndex.union_of: common words' name lists, 4 bytes a name
 
 
-@dataclass(slots=True, eq=False)  # identity: records live in posting sets
+@dataclass(slots=True, eq=False)  # identity: records live in the short-name postings
 class NameRecord:
     entry: "EntryRecord"
     original: str
     tokens: tuple[str, ...]
     form: str | None
+    slot: int = -1  # the name's place in the kernel's arrays (WatchlistIndex.names)
     # No cached weights here: a million names with a weight tuple and sum each were ~60 MB, and
     # the table of token weights gives them as fast (TokenWeights)
 
@@ -47,16 +52,15 @@ class EntryRecord:
         return self.names if isinstance(self.names, tuple) else (self.names,)
 
 
-SMALL_MEMBERS = 32  # up to this many members a tuple (40 + 8n bytes), beyond it a list or a set
+SMALL_MEMBERS = 32  # up to this many members a tuple (40 + 8n bytes), beyond it a list
 Member = TypeVar("Member")
 Members = tuple[Member, ...] | list[Member] | set[Member]
 
 
 def _add_member(mapping: dict[str, Members], key: str, member, many: type = list) -> bool:
     """Add to the members under key (never twice: upsert removes an entry first); True when
-    the key is new. A tuple while few (most words of a watchlist); past that `many`: a list
-    where members are only iterated and counted (a generic word in 100k names is 0.8 MB as a
-    list, 4 MB as a set), a set where blocking also probes them."""
+    the key is new. A tuple while few (most words of a watchlist); past that `many` (a list:
+    members are only iterated and counted)."""
     held = mapping.get(key)
     if held is None:
         mapping[key] = (member,)
@@ -117,6 +121,11 @@ class TokenWeights(dict):
         return weight
 
 
+# A query word as the kernel reads it: (how many names hold its similar words, their token
+# ids, their similarities); see WatchlistIndex.similar_postings
+Similar = tuple[int, tuple[int, ...], tuple[float, ...]]
+
+
 def deletions(token: str) -> set[str]:
     return {token[:i] + token[i + 1:] for i in range(len(token))}
 
@@ -124,24 +133,38 @@ def deletions(token: str) -> set[str]:
 class WatchlistIndex:
     def __init__(self) -> None:
         self.entries: dict[str, EntryRecord] = {}
-        # token -> the names holding it: a tuple while few, then a set (see _add_member), since
-        # blocking intersects the sets of common words (NameRecords hash by identity: no record
-        # is read to find the names two common words share)
-        self.postings: dict[str, Members[NameRecord]] = {}
+        self.store = Store(GENERIC_FACTOR)  # names as token ids, posting lists, the name score
+        self.token_ids: dict[str, int] = {}  # listed token -> its id in the store
+        self.names: list[NameRecord | None] = []  # by slot; None once removed (slots are not reused)
+        self.forms: dict[str, int] = {}  # company form -> its id in the store (0: none)
         self.neighbours: dict[str, Members[str]] = {}  # deletion variant -> vocabulary tokens
         # feature -> key -> the entry, or a list of entries when several share the key (rare:
         # no list per key keeps a million phones smaller); the value as listed is in entry.keys
         self.identifiers: dict[str, dict[str, EntryRecord | list[EntryRecord]]] = {
             "phones": {}, "license_numbers": {}, "social_handles": {}, "urls": {}}
-        self.live_names = 0
         self.short_postings: dict[str, Members[NameRecord]] = {}  # names of 1-2 tokens, by token
         self.weights = TokenWeights(self)  # token -> weight, emptied by every change
         self.generation = 0  # grows with every change: the query caches go stale
         self._similar: dict[str, list[tuple[str, float]]] = {}
-        self._similar_postings: dict[str, tuple[int, list[Members[NameRecord]]]] = {}
-        self._led: dict[str, tuple[list[float], list[NameRecord]]] = {}  # short_names_led_by, per generation
-        self._exact: dict[tuple[str, ...], list[NameRecord]] = {}  # names_with_tokens, per generation
+        self._similar_postings: dict[str, Similar] = {}
+        self._led: dict[str, tuple[list[float], list[int]]] = {}  # short_names_led_by, per generation
+        self._exact: dict[tuple[str, ...], list[int]] = {}  # names_with_tokens, per generation
+        self._unions: dict[str, bytes] = {}  # union_of, per generation
+        self._unions_bytes = 0
         self._similar_generation = 0
+
+    @property
+    def live_names(self) -> int:
+        return self.store.live
+
+    def form_id(self, form: str | None) -> int:
+        """The store's id of a company form (0 for none); forms come from a short fixed list."""
+        if not form:
+            return 0
+        found = self.forms.get(form)
+        if found is None:
+            found = self.forms[form] = len(self.forms) + 1
+        return found
 
     # ------------------------------------------------------------------ updates
 
@@ -156,16 +179,14 @@ class WatchlistIndex:
             key = _uncached(name_key)(original)  # the query-side caches would keep every listed name
             if not key.tokens:
                 continue
-            name = NameRecord(record, original, tuple(sys.intern(t) for t in key.tokens), key.form)
+            tokens = tuple(sys.intern(t) for t in key.tokens)
+            slot = self.store.add_name(tuple(map(self._token_id, tokens)), record.person, self.form_id(key.form))
+            name = NameRecord(record, original, tokens, key.form, slot)
+            self.names.append(name)  # slots count up from 0 with each name added
             names.append(name)
-            self.live_names += 1
             if len(set(name.tokens)) <= 2:
                 for token in set(name.tokens):
                     _add_member(self.short_postings, token, name)
-            for token in set(name.tokens):
-                if _add_member(self.postings, token, name, set) and len(token) >= MIN_FUZZY_LEN:
-                    for variant in deletions(token) | {token}:
-                        _add_member(self.neighbours, variant, token)
         record.names = names[0] if len(names) == 1 else tuple(names)
         self.weights.clear()
         self.generation += 1
@@ -196,12 +217,15 @@ class WatchlistIndex:
         self.weights.clear()
         self.generation += 1
         for name in record.all_names():
-            self.live_names -= 1
+            self.store.remove_name(name.slot)
+            self.names[name.slot] = None
             for token in set(name.tokens):
                 _discard_member(self.short_postings, token, name)
-                if _discard_member(self.postings, token, name) and len(token) >= MIN_FUZZY_LEN:
-                    for variant in deletions(token) | {token}:
-                        _discard_member(self.neighbours, variant, token)
+                if not self.store.df(self.token_ids[token]):  # no name holds it any more
+                    del self.token_ids[token]  # its id is not reused: a new one if it comes back
+                    if len(token) >= MIN_FUZZY_LEN:
+                        for variant in deletions(token) | {token}:
+                            _discard_member(self.neighbours, variant, token)
         for feature, key, _ in _triples(record.keys):
             listed = self.identifiers[feature]
             others = [h for h, _ in self.holders(feature, key) if h is not record]
@@ -216,7 +240,17 @@ class WatchlistIndex:
         collector's walks (see ScreeningEngine) is never collected. Unusable afterwards."""
         for entry in self.entries.values():
             entry.names = ()
+        self.names.clear()
         self.weights.index = None
+
+    def _token_id(self, token: str) -> int:
+        found = self.token_ids.get(token)
+        if found is None:
+            found = self.token_ids[token] = self.store.add_token(is_generic(token))
+            if len(token) >= MIN_FUZZY_LEN:
+                for variant in deletions(token) | {token}:
+                    _add_member(self.neighbours, variant, token)
+        return found
 
     def holders(self, feature: str, key: str) -> list[tuple[EntryRecord, str]]:
         """The (entry, value as listed) pairs holding this identifier key."""
@@ -225,22 +259,19 @@ class WatchlistIndex:
             return []
         return [(entry, _listed_value(entry, feature, key)) for entry in (held if isinstance(held, list) else (held,))]
 
-    def names_with_tokens(self, tokens: tuple[str, ...]) -> list[NameRecord]:
-        """The names made of exactly these distinct words, in any order: the names holding all
-        of them (posting sets intersected in C, the smallest walked), less those with more.
-        Kept until the watchlist changes: the words are common ones (blocking asks only for
-        those), whose sets take a millisecond to intersect at 1M entries, and a firm named
-        only in common words ("Sinar Jaya Abadi") comes back report after report."""
+    def names_with_tokens(self, tokens: tuple[str, ...]) -> list[int]:
+        """The slots of the names made of exactly these distinct listed words, in any order
+        (the kernel walks the smallest posting list and bisects the others). Kept until the
+        watchlist changes: the words are common ones (blocking asks only for those), whose
+        lists take a while to intersect at 1M entries, and a firm named only in common words
+        ("Sinar Jaya Abadi") comes back report after report."""
         self._fresh_caches()
         found = self._exact.get(tokens)
         if found is None:
             if len(self._exact) > 20_000:
                 self._exact.clear()
-            postings = [self.postings.get(token, ()) for token in tokens]
-            postings.sort(key=len)
-            first = postings[0] if isinstance(postings[0], set) else set(postings[0])
-            found = self._exact[tokens] = [name for name in first.intersection(*postings[1:])
-                                           if len(set(name.tokens)) == len(tokens)]
+            ids = [self.token_ids.get(token) for token in tokens]
+            found = self._exact[tokens] = [] if None in ids else self.store.exact(tuple(ids))
         return found
 
     # ------------------------------------------------------------------ lookups
@@ -250,8 +281,10 @@ class WatchlistIndex:
 
     def idf(self, token: str) -> float:
         """Inverse document frequency over the watchlist's names, lowered for generic words.
-        A token the watchlist does not hold weighs as much as the rarest, unless it is a place."""
-        df = len(self.postings.get(token, ()))
+        A token the watchlist does not hold weighs as much as the rarest, unless it is a place.
+        The kernel computes the same for listed tokens (weight_of in _kernel.c)."""
+        token_id = self.token_ids.get(token)
+        df = 0 if token_id is None else self.store.df(token_id)
         idf = math.log((self.live_names + 1) / (df + 1)) + 1.0
         if is_generic(token):
             idf *= GENERIC_FACTOR
@@ -277,20 +310,38 @@ class WatchlistIndex:
             found = self._similar[token] = self._similar_tokens(token)
         return found
 
-    def similar_postings(self, token: str) -> tuple[int, list[Members[NameRecord]]]:
-        """The posting lists of similar_tokens(token), and how many names they hold in all:
-        what blocking weighs a query word by. Cached with similar_tokens."""
+    def similar_postings(self, token: str) -> Similar:
+        """(how many names hold similar_tokens(token), their token ids, their similarities): what
+        blocking weighs a query word by, and what the kernel reads a query word as. Cached with
+        similar_tokens."""
         self._fresh_caches()
         found = self._similar_postings.get(token)
         if found is None:
-            lists = [self.postings[t] for t, _ in self.similar_tokens(token)]  # all listed words
-            found = self._similar_postings[token] = (sum(map(len, lists)), lists)
+            similar = self.similar_tokens(token)  # all listed words
+            ids = tuple(self.token_ids[t] for t, _ in similar)
+            found = self._similar_postings[token] = (self.store.size(ids), ids, tuple(sim for _, sim in similar))
         return found
 
-    def short_names_led_by(self, token: str) -> tuple[list[float], list[NameRecord]]:
+    def union_of(self, token: str) -> bytes:
+        """The slots of the names holding similar_tokens(token), sorted, as the kernel's int32
+        bytes. Asked for common words only (blocking's two-common-words path), whose many
+        posting lists a query would otherwise merge one by one: one sorted array lets the
+        kernel gallop through it. Kept until the watchlist changes, within UNION_CACHE_BYTES."""
+        self._fresh_caches()
+        found = self._unions.get(token)
+        if found is None:
+            found = self.store.union(self.similar_postings(token)[1])
+            if self._unions_bytes + len(found) > UNION_CACHE_BYTES:
+                self._unions.clear()
+                self._unions_bytes = 0
+            self._unions[token] = found
+            self._unions_bytes += len(found)
+        return found
+
+    def short_names_led_by(self, token: str) -> tuple[list[float], list[int]]:
         """Short names (one or two distinct words) in which this word weighs at least half: the
         only ones a query holding just this common word can match; as (their weight sums,
-        ascending; the names in that order). Kept per word until the watchlist changes, since a
+        ascending; the names' slots in that order). Kept per word until the watchlist changes, since a
         generic word (Jaya, Mandiri) is in thousands of short names."""
         self._fresh_caches()
         found = self._led.get(token)
@@ -300,7 +351,7 @@ class WatchlistIndex:
             doubled = 2 * self.weight(token)
             led = sorted(((total, name) for name in self.short_postings.get(token, ())
                           if doubled >= (total := self.name_total(name))), key=lambda pair: pair[0])
-            found = self._led[token] = ([total for total, _ in led], [name for _, name in led])
+            found = self._led[token] = ([total for total, _ in led], [name.slot for _, name in led])
         return found
 
     def _fresh_caches(self) -> None:
@@ -309,10 +360,12 @@ class WatchlistIndex:
             self._similar_postings.clear()
             self._led.clear()
             self._exact.clear()
+            self._unions.clear()
+            self._unions_bytes = 0
             self._similar_generation = self.generation
 
     def _similar_tokens(self, token: str) -> list[tuple[str, float]]:
-        found = [(token, 1.0)] if token in self.postings else []
+        found = [(token, 1.0)] if token in self.token_ids else []
         if len(token) >= MIN_FUZZY_LEN:
             candidates: set[str] = set()
             for variant in deletions(token) | {token}:
