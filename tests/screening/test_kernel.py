@@ -12,7 +12,7 @@ import pytest
 from services.matcher.screening import ScreeningEngine
 from services.matcher.screening._kernel import BOTH, EXPLICIT, RARE, Store
 from services.matcher.screening.engine import HUGE_GROUP, MAX_CANDIDATES, SMALL_GROUPS
-from services.matcher.screening.index import NameRecord, WatchlistIndex
+from services.matcher.screening.index import MIN_FUZZY_LEN, NameRecord, WatchlistIndex
 from services.matcher.screening.normalize import name_key, text_tokens
 from shared.schemas import EntryKind, WatchlistEntry
 
@@ -162,8 +162,8 @@ def test_kernel_scores_and_candidates_equal_the_python_reference(seed):
 
 def test_store_keeps_postings_sorted_and_exact_through_changes():
     rng = random.Random(8)
-    store = Store(0.3)
-    tokens = [store.add_token(i % 5 == 0) for i in range(40)]
+    store = Store(0.3, 5)
+    tokens = [store.add_token(f"kata{i}", i % 5 == 0) for i in range(40)]
     names: dict[int, tuple[int, ...]] = {}
     for step in range(4000):
         if names and rng.random() < 0.3:
@@ -193,3 +193,33 @@ def test_store_keeps_postings_sorted_and_exact_through_changes():
     with pytest.raises(ValueError):
         store.add_name((), False, 0)
     assert store.live == len(names)  # refused calls changed nothing
+
+
+def test_neighbourhoods_are_the_tokens_one_edit_away():
+    """The kernel's deletion neighbourhood against Levenshtein over the whole vocabulary: the
+    token itself, then every listed token of MIN_FUZZY_LEN letters or more one edit away
+    (substitution, insertion, deletion; repeated letters), and none once forgotten."""
+    from rapidfuzz.distance.Levenshtein import distance
+
+    rng = random.Random(6)
+    store = Store(0.3, MIN_FUZZY_LEN)
+    vocabulary = sorted({"".join(rng.choice("aabkst") for _ in range(rng.randrange(3, 9))) for _ in range(3000)})
+    ids = {word: store.add_token(word, False) for word in vocabulary}
+    gone = set(rng.sample(vocabulary, 300))
+    for word in gone:
+        store.forget_token(ids[word])
+    live = [word for word in vocabulary if word not in gone]
+    queries = rng.sample(vocabulary, 300) + ["".join(rng.choice("aabkst") for _ in range(rng.randrange(3, 9)))
+                                             for _ in range(300)]
+    near_ones = 0
+    for query in queries:
+        exact = ids[query] if query in ids and query not in gone else -1
+        size, found, sims = store.similar(query, exact)
+        assert size == 0  # no names in this store
+        want = [word for word in live if word != query and len(word) >= MIN_FUZZY_LEN
+                and distance(query, word) == 1] if len(query) >= MIN_FUZZY_LEN else []
+        assert sorted(found[int(exact >= 0):]) == sorted(ids[word] for word in want), query
+        assert (found[:1] == (exact,)) == (exact >= 0)
+        assert sims == (1.0,) * int(exact >= 0) + (0.9,) * len(want)
+        near_ones += len(want)
+    assert near_ones > 500

@@ -27,6 +27,8 @@ typedef struct {
     uint64_t weight_gen;
     uint32_t reach_mark;   /* the query that last reached it, and where its options are */
     int32_t reach_at, reach_cnt;
+    uint32_t text_off;     /* the token's letters, in the store's text pool */
+    uint16_t text_len;
     uint8_t generic;
 } Token;
 
@@ -52,6 +54,15 @@ typedef struct {
     Py_ssize_t pool_len, pool_cap;
     Token *tokens;  /* by id */
     Py_ssize_t n_tokens, cap_tokens;
+    char *text;
+    Py_ssize_t text_len, text_cap;
+    /* typo neighbourhoods (SymSpell): a multimap from the hash of each deletion variant of a
+       listed token (and of the token itself) to the token, for tokens of min_fuzzy letters or
+       more; a hash shared by chance only adds a candidate that the exact one-edit check drops */
+    uint64_t *nb_hash;
+    int32_t *nb_token;  /* NB_EMPTY, NB_GONE or the token id */
+    Py_ssize_t nb_cap, nb_used, nb_gone;
+    int min_fuzzy;
     uint64_t generation;
     uint32_t reach_epoch;
     /* scratch, reused across queries */
@@ -61,6 +72,10 @@ typedef struct {
     int32_t *opt_pos, *reached;
     Py_ssize_t opt_cap, reached_cap;
 } Store;
+
+enum { NB_EMPTY = -1, NB_GONE = -2 };
+static Py_ssize_t sort_unique(int32_t *a, Py_ssize_t n);
+#define MAX_TOKEN_LEN 0xFFFF
 
 static inline const int32_t *name_tokens(const Store *s, const Name *name) {
     return name->len > INLINE_TOKENS ? s->pool + name->tokens[0] : name->tokens;
@@ -80,14 +95,15 @@ static int grow(void **ptr, Py_ssize_t *cap, Py_ssize_t need, size_t item, int z
 
 static void Store_dealloc(Store *s) {
     for (Py_ssize_t t = 0; t < s->n_tokens; t++) PyMem_Free(s->tokens[t].postings);
-    void *arrays[] = {s->names, s->pool, s->tokens, s->cands, s->near, s->opt_sim, s->opt_pos, s->reached};
+    void *arrays[] = {s->names, s->pool, s->tokens, s->cands, s->near, s->opt_sim, s->opt_pos, s->reached,
+                      s->text, s->nb_hash, s->nb_token};
     for (size_t i = 0; i < sizeof arrays / sizeof arrays[0]; i++) PyMem_Free(arrays[i]);
     Py_TYPE(s)->tp_free((PyObject *)s);
 }
 
 static int Store_init(Store *s, PyObject *args, PyObject *kwds) {
-    static char *kwlist[] = {"generic_factor", NULL};
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "d", kwlist, &s->generic_factor)) return -1;
+    static char *kwlist[] = {"generic_factor", "min_fuzzy", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "di", kwlist, &s->generic_factor, &s->min_fuzzy)) return -1;
     s->reach_epoch = 1;
     s->generation = 1;
     return 0;
@@ -121,16 +137,197 @@ static int check_slot(Store *s, long slot) {
 
 /* ------------------------------------------------------------------ updates */
 
-static PyObject *Store_add_token(Store *s, PyObject *arg) {
-    int generic = PyObject_IsTrue(arg);
-    if (generic < 0) return NULL;
-    if (s->n_tokens >= INT32_MAX) {
-        PyErr_SetString(PyExc_OverflowError, "too many tokens");
+/* ------------------------------------------------------------------ neighbourhoods */
+
+static inline uint64_t mix(uint64_t h) {  /* splitmix64's finaliser: spread FNV's low bits */
+    h ^= h >> 30; h *= 0xbf58476d1ce4e5b9ULL;
+    h ^= h >> 27; h *= 0x94d049bb133111ebULL;
+    return h ^ (h >> 31);
+}
+
+/* FNV-1a of text without its letter at `skip` (skip = len: the whole text) */
+static uint64_t variant_hash(const char *text, Py_ssize_t len, Py_ssize_t skip) {
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (Py_ssize_t i = 0; i < len; i++) {
+        if (i == skip) continue;
+        h ^= (unsigned char)text[i];
+        h *= 0x100000001b3ULL;
+    }
+    return mix(h ^ (uint64_t)(len - (skip < len)));
+}
+
+static int cmp_u64(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* The distinct variant hashes of a token (its deletions and itself) into out (len + 1 room). */
+static Py_ssize_t variants(const char *text, Py_ssize_t len, uint64_t *out) {
+    for (Py_ssize_t i = 0; i <= len; i++) out[i] = variant_hash(text, len, i);
+    qsort(out, (size_t)len + 1, sizeof(uint64_t), cmp_u64);
+    Py_ssize_t k = 1;
+    for (Py_ssize_t i = 1; i <= len; i++)
+        if (out[i] != out[k - 1]) out[k++] = out[i];
+    return k;
+}
+
+static int nb_insert_raw(Store *s, uint64_t hash, int32_t token) {
+    size_t mask = (size_t)s->nb_cap - 1, at = (size_t)hash & mask;
+    while (s->nb_token[at] >= 0) at = (at + 1) & mask;
+    if (s->nb_token[at] == NB_GONE) s->nb_gone--; else s->nb_used++;
+    s->nb_hash[at] = hash;
+    s->nb_token[at] = token;
+    return 0;
+}
+
+static int nb_reserve(Store *s, Py_ssize_t more) {
+    if ((s->nb_used + more) * 2 <= s->nb_cap) return 0;
+    Py_ssize_t live = s->nb_used - s->nb_gone, cap = s->nb_cap ? s->nb_cap : 1024;
+    while ((live + more) * 2 > cap) cap *= 2;
+    uint64_t *old_hash = s->nb_hash;
+    int32_t *old_token = s->nb_token;
+    Py_ssize_t old_cap = s->nb_cap;
+    uint64_t *hash = PyMem_Malloc((size_t)cap * sizeof(uint64_t));
+    int32_t *token = PyMem_Malloc((size_t)cap * sizeof(int32_t));
+    if (!hash || !token) { PyMem_Free(hash); PyMem_Free(token); PyErr_NoMemory(); return -1; }
+    for (Py_ssize_t i = 0; i < cap; i++) token[i] = NB_EMPTY;
+    s->nb_hash = hash; s->nb_token = token; s->nb_cap = cap; s->nb_used = 0; s->nb_gone = 0;
+    for (Py_ssize_t i = 0; i < old_cap; i++)  /* re-inserted without the tombstones */
+        if (old_token[i] >= 0) nb_insert_raw(s, old_hash[i], old_token[i]);
+    PyMem_Free(old_hash);
+    PyMem_Free(old_token);
+    return 0;
+}
+
+static int one_edit_apart(const char *a, Py_ssize_t la, const char *b, Py_ssize_t lb) {
+    /* Levenshtein distance exactly 1 */
+    if (la == lb) {
+        Py_ssize_t differ = 0;
+        for (Py_ssize_t i = 0; i < la && differ < 2; i++) differ += a[i] != b[i];
+        return differ == 1;
+    }
+    if (la < lb) { const char *t = a; a = b; b = t; Py_ssize_t n = la; la = lb; lb = n; }
+    if (la != lb + 1) return 0;
+    Py_ssize_t i = 0;
+    while (i < lb && a[i] == b[i]) i++;
+    return memcmp(a + i + 1, b + i, (size_t)(lb - i)) == 0;  /* a without its letter i is b */
+}
+
+static inline const char *token_text(const Store *s, const Token *token) { return s->text + token->text_off; }
+
+/* add_token(text, generic) -> token id; a token of min_fuzzy letters or more joins the
+   neighbourhoods */
+static PyObject *Store_add_token(Store *s, PyObject *args) {
+    const char *text;
+    Py_ssize_t len;
+    int generic;
+    if (!PyArg_ParseTuple(args, "s#p", &text, &len, &generic)) return NULL;
+    if (len == 0 || len > MAX_TOKEN_LEN || s->n_tokens >= INT32_MAX || s->text_len + len > UINT32_MAX) {
+        PyErr_SetString(PyExc_ValueError, "a token is 1 to 65535 bytes, and at most 2**31 of them");
         return NULL;
     }
     if (grow((void **)&s->tokens, &s->cap_tokens, s->n_tokens + 1, sizeof(Token), 1) < 0) return NULL;
-    s->tokens[s->n_tokens].generic = (uint8_t)generic;
+    if (grow((void **)&s->text, &s->text_cap, s->text_len + len, 1, 0) < 0) return NULL;
+    if (len >= s->min_fuzzy) {
+        uint64_t *hashes = PyMem_Malloc((size_t)(len + 1) * sizeof(uint64_t));
+        if (!hashes) return PyErr_NoMemory();
+        Py_ssize_t k = variants(text, len, hashes);
+        if (nb_reserve(s, k) < 0) { PyMem_Free(hashes); return NULL; }
+        for (Py_ssize_t i = 0; i < k; i++) nb_insert_raw(s, hashes[i], (int32_t)s->n_tokens);
+        PyMem_Free(hashes);
+    }
+    Token *token = &s->tokens[s->n_tokens];
+    memcpy(s->text + s->text_len, text, (size_t)len);
+    token->text_off = (uint32_t)s->text_len;
+    token->text_len = (uint16_t)len;
+    token->generic = (uint8_t)generic;
+    s->text_len += len;
     return PyLong_FromSsize_t(s->n_tokens++);
+}
+
+/* forget_token(id): no name holds it any more; out of the neighbourhoods (its id is not reused) */
+static PyObject *Store_forget_token(Store *s, PyObject *arg) {
+    long t = PyLong_AsLong(arg);
+    if ((t == -1 && PyErr_Occurred()) || check_token(s, t) < 0) return NULL;
+    Token *token = &s->tokens[t];
+    if (token->len) {
+        PyErr_SetString(PyExc_ValueError, "names still hold that token");
+        return NULL;
+    }
+    Py_ssize_t len = token->text_len;
+    if (len >= s->min_fuzzy && s->nb_cap) {
+        uint64_t *hashes = PyMem_Malloc((size_t)(len + 1) * sizeof(uint64_t));
+        if (!hashes) return PyErr_NoMemory();
+        Py_ssize_t k = variants(token_text(s, token), len, hashes);
+        size_t mask = (size_t)s->nb_cap - 1;
+        for (Py_ssize_t i = 0; i < k; i++) {
+            for (size_t at = (size_t)hashes[i] & mask; s->nb_token[at] != NB_EMPTY; at = (at + 1) & mask) {
+                if (s->nb_token[at] == (int32_t)t && s->nb_hash[at] == hashes[i]) {
+                    s->nb_token[at] = NB_GONE;
+                    s->nb_gone++;
+                    break;
+                }
+            }
+        }
+        PyMem_Free(hashes);
+    }
+    token->text_len = 0;  /* never matched again */
+    Py_RETURN_NONE;
+}
+
+/* similar(text, exact id or -1) -> (how many names hold them, token ids, similarities): the
+   listed token itself (1.0) and the listed tokens one edit away (0.9), as index.py's
+   similar_postings gives them to blocking and to match() */
+static PyObject *Store_similar(Store *s, PyObject *args) {
+    const char *text;
+    Py_ssize_t len;
+    long exact;
+    if (!PyArg_ParseTuple(args, "s#l", &text, &len, &exact)) return NULL;
+    if (exact != -1 && check_token(s, exact) < 0) return NULL;
+    Py_ssize_t n = 0, size = 0;
+    if (exact >= 0) {
+        if (grow((void **)&s->near, &s->near_cap, 1, sizeof(int32_t), 0) < 0) return NULL;
+        s->near[n++] = (int32_t)exact;
+    }
+    Py_ssize_t first_fuzzy = n;
+    if (len >= s->min_fuzzy && len <= MAX_TOKEN_LEN && s->nb_cap) {
+        uint64_t *hashes = PyMem_Malloc((size_t)(len + 1) * sizeof(uint64_t));
+        if (!hashes) return PyErr_NoMemory();
+        Py_ssize_t k = variants(text, len, hashes);
+        size_t mask = (size_t)s->nb_cap - 1;
+        for (Py_ssize_t i = 0; i < k; i++) {
+            for (size_t at = (size_t)hashes[i] & mask; s->nb_token[at] != NB_EMPTY; at = (at + 1) & mask) {
+                int32_t t = s->nb_token[at];
+                if (t < 0 || t == exact || s->nb_hash[at] != hashes[i]) continue;
+                if (grow((void **)&s->near, &s->near_cap, n + 1, sizeof(int32_t), 0) < 0) {
+                    PyMem_Free(hashes);
+                    return NULL;
+                }
+                s->near[n++] = t;
+            }
+        }
+        PyMem_Free(hashes);
+        Py_ssize_t fuzzy = sort_unique(s->near + first_fuzzy, n - first_fuzzy), kept = first_fuzzy;
+        for (Py_ssize_t i = first_fuzzy; i < first_fuzzy + fuzzy; i++) {
+            const Token *token = &s->tokens[s->near[i]];
+            if (one_edit_apart(text, len, token_text(s, token), token->text_len)) s->near[kept++] = s->near[i];
+        }
+        n = kept;
+    }
+    PyObject *ids = PyTuple_New(n), *sims = PyTuple_New(n);
+    if (!ids || !sims) goto fail;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *id = PyLong_FromLong(s->near[i]), *sim = PyFloat_FromDouble(i < first_fuzzy ? 1.0 : 0.9);
+        if (!id || !sim) { Py_XDECREF(id); Py_XDECREF(sim); goto fail; }
+        PyTuple_SET_ITEM(ids, i, id);
+        PyTuple_SET_ITEM(sims, i, sim);
+        size += s->tokens[s->near[i]].len;
+    }
+    return Py_BuildValue("(nNN)", size, ids, sims);
+fail:
+    Py_XDECREF(ids);
+    Py_XDECREF(sims);
+    return NULL;
 }
 
 static PyObject *Store_add_name(Store *s, PyObject *args) {
@@ -703,13 +900,17 @@ fail:
 static PyObject *Store_get_live(Store *s, void *closure) { return PyLong_FromSsize_t(s->live); }
 
 static PyObject *Store_nbytes(Store *s, PyObject *unused) {
-    size_t bytes = (size_t)s->cap_slots * sizeof(Name) + (size_t)s->pool_cap * 4 + (size_t)s->cap_tokens * sizeof(Token);
+    size_t bytes = (size_t)s->cap_slots * sizeof(Name) + (size_t)s->pool_cap * 4 + (size_t)s->cap_tokens * sizeof(Token)
+                   + (size_t)s->text_cap + (size_t)s->nb_cap * 12;
     for (Py_ssize_t t = 0; t < s->n_tokens; t++) bytes += (size_t)s->tokens[t].cap * 4;
     return PyLong_FromSize_t(bytes);
 }
 
 static PyMethodDef Store_methods[] = {
-    {"add_token", (PyCFunction)Store_add_token, METH_O, "add_token(generic) -> token id"},
+    {"add_token", (PyCFunction)Store_add_token, METH_VARARGS, "add_token(text, generic) -> token id"},
+    {"forget_token", (PyCFunction)Store_forget_token, METH_O, "forget_token(id): out of the neighbourhoods"},
+    {"similar", (PyCFunction)Store_similar, METH_VARARGS,
+     "similar(text, exact id or -1) -> (size, token ids, similarities): the token and those one edit away"},
     {"add_name", (PyCFunction)Store_add_name, METH_VARARGS, "add_name(token ids, person, form id) -> slot"},
     {"remove_name", (PyCFunction)Store_remove_name, METH_O, "remove_name(slot)"},
     {"df", (PyCFunction)Store_df, METH_O, "df(token id) -> how many names hold it"},

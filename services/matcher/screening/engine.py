@@ -25,8 +25,7 @@ from itertools import combinations
 from services.matcher.screening.identifiers import (
     handle_key, handles_in_text, licence_candidates_in_text, licence_key, phone_key, phones_in_text,
     url_key, urls_in_text)
-from services.matcher.screening._kernel import BOTH, EXPLICIT, RARE
-from services.matcher.screening.index import EntryRecord, NameRecord, Similar, WatchlistIndex
+from services.matcher.screening.index import BOTH, EXPLICIT, RARE, EntryRecord, NameRecord, Similar, WatchlistIndex
 from services.matcher.screening.indicators import find_indicators, warm_up as warm_up_indicators
 from services.matcher.screening.normalize import name_key, rules, text_tokens, warm_up as warm_up_names
 from services.matcher.screening.risk import assess

@@ -2,8 +2,9 @@
 
 Names are split into normalised tokens, each token gets an integer id, and the kernel
 (_kernel.c) keeps every name as token ids in flat arrays with a sorted posting list of name
-slots per token: retrieval and scoring read arrays, not a million Python objects. A deletion
-neighbourhood (SymSpell) over the vocabulary finds tokens one edit away without scanning.
+slots per token: retrieval and scoring read arrays, not a million Python objects. Its
+deletion neighbourhood (SymSpell) over the vocabulary finds tokens one edit away without
+scanning.
 Identifiers (phones, licences, handles, URLs) are exact-key maps. All of it is updated in
 place by upsert/remove: the streaming matcher never rebuilds it whole."""
 from __future__ import annotations
@@ -13,9 +14,12 @@ import sys
 from dataclasses import dataclass
 from typing import TypeVar
 
-from rapidfuzz.distance.Levenshtein import distance as levenshtein
 
-from services.matcher.screening._kernel import Store
+try:
+    from services.matcher.screening._kernel import BOTH, EXPLICIT, RARE, Store  # noqa: F401 (modes, for engine)
+except ImportError as error:  # a checkout whose kernel was never compiled
+    raise ImportError("the screening kernel (_kernel.c) is not built: run `make install` "
+                      "(pip install -e . with a C compiler)") from error
 from services.matcher.screening.identifiers import handle_key, licence_key, phone_key, url_key
 from services.matcher.screening.normalize import is_generic, is_place, name_key
 from shared.schemas import EntryKind, WatchlistEntry
@@ -126,18 +130,15 @@ class TokenWeights(dict):
 Similar = tuple[int, tuple[int, ...], tuple[float, ...]]
 
 
-def deletions(token: str) -> set[str]:
-    return {token[:i] + token[i + 1:] for i in range(len(token))}
-
-
 class WatchlistIndex:
     def __init__(self) -> None:
         self.entries: dict[str, EntryRecord] = {}
-        self.store = Store(GENERIC_FACTOR)  # names as token ids, posting lists, the name score
+        # names as token ids, posting lists, typo neighbourhoods, the name score
+        self.store = Store(GENERIC_FACTOR, MIN_FUZZY_LEN)
         self.token_ids: dict[str, int] = {}  # listed token -> its id in the store
+        self.tokens: list[str] = []  # by id (a forgotten token keeps its place)
         self.names: list[NameRecord | None] = []  # by slot; None once removed (slots are not reused)
         self.forms: dict[str, int] = {}  # company form -> its id in the store (0: none)
-        self.neighbours: dict[str, Members[str]] = {}  # deletion variant -> vocabulary tokens
         # feature -> key -> the entry, or a list of entries when several share the key (rare:
         # no list per key keeps a million phones smaller); the value as listed is in entry.keys
         self.identifiers: dict[str, dict[str, EntryRecord | list[EntryRecord]]] = {
@@ -145,7 +146,6 @@ class WatchlistIndex:
         self.short_postings: dict[str, Members[NameRecord]] = {}  # names of 1-2 tokens, by token
         self.weights = TokenWeights(self)  # token -> weight, emptied by every change
         self.generation = 0  # grows with every change: the query caches go stale
-        self._similar: dict[str, list[tuple[str, float]]] = {}
         self._similar_postings: dict[str, Similar] = {}
         self._led: dict[str, tuple[list[float], list[int]]] = {}  # short_names_led_by, per generation
         self._exact: dict[tuple[str, ...], list[int]] = {}  # names_with_tokens, per generation
@@ -221,11 +221,10 @@ class WatchlistIndex:
             self.names[name.slot] = None
             for token in set(name.tokens):
                 _discard_member(self.short_postings, token, name)
-                if not self.store.df(self.token_ids[token]):  # no name holds it any more
+                token_id = self.token_ids[token]
+                if not self.store.df(token_id):  # no name holds it any more
                     del self.token_ids[token]  # its id is not reused: a new one if it comes back
-                    if len(token) >= MIN_FUZZY_LEN:
-                        for variant in deletions(token) | {token}:
-                            _discard_member(self.neighbours, variant, token)
+                    self.store.forget_token(token_id)
         for feature, key, _ in _triples(record.keys):
             listed = self.identifiers[feature]
             others = [h for h, _ in self.holders(feature, key) if h is not record]
@@ -246,10 +245,8 @@ class WatchlistIndex:
     def _token_id(self, token: str) -> int:
         found = self.token_ids.get(token)
         if found is None:
-            found = self.token_ids[token] = self.store.add_token(is_generic(token))
-            if len(token) >= MIN_FUZZY_LEN:
-                for variant in deletions(token) | {token}:
-                    _add_member(self.neighbours, variant, token)
+            found = self.token_ids[token] = self.store.add_token(token, is_generic(token))
+            self.tokens.append(token)
         return found
 
     def holders(self, feature: str, key: str) -> list[tuple[EntryRecord, str]]:
@@ -299,27 +296,20 @@ class WatchlistIndex:
         return sum(map(self.weights.__getitem__, name.tokens))
 
     def similar_tokens(self, token: str) -> list[tuple[str, float]]:
-        """Vocabulary tokens equal to this one (1.0) or one edit away (0.9). Cached until the
-        watchlist changes: the same words come back in report after report."""
-        self._fresh_caches()
-        found = self._similar.get(token)
-        if found is None:
-            if len(self._similar) > 200_000:
-                self._similar.clear()
-                self._similar_postings.clear()
-            found = self._similar[token] = self._similar_tokens(token)
-        return found
+        """Vocabulary tokens equal to this one (1.0) or one edit away (0.9)."""
+        _, ids, sims = self.similar_postings(token)
+        return [(self.tokens[token_id], sim) for token_id, sim in zip(ids, sims)]
 
     def similar_postings(self, token: str) -> Similar:
         """(how many names hold similar_tokens(token), their token ids, their similarities): what
-        blocking weighs a query word by, and what the kernel reads a query word as. Cached with
-        similar_tokens."""
+        blocking weighs a query word by, and what the kernel reads a query word as. Cached until
+        the watchlist changes: the same words come back in report after report."""
         self._fresh_caches()
         found = self._similar_postings.get(token)
         if found is None:
-            similar = self.similar_tokens(token)  # all listed words
-            ids = tuple(self.token_ids[t] for t, _ in similar)
-            found = self._similar_postings[token] = (self.store.size(ids), ids, tuple(sim for _, sim in similar))
+            if len(self._similar_postings) > 200_000:
+                self._similar_postings.clear()
+            found = self._similar_postings[token] = self.store.similar(token, self.token_ids.get(token, -1))
         return found
 
     def union_of(self, token: str) -> bytes:
@@ -356,21 +346,9 @@ class WatchlistIndex:
 
     def _fresh_caches(self) -> None:
         if self._similar_generation != self.generation:
-            self._similar.clear()
             self._similar_postings.clear()
             self._led.clear()
             self._exact.clear()
             self._unions.clear()
             self._unions_bytes = 0
             self._similar_generation = self.generation
-
-    def _similar_tokens(self, token: str) -> list[tuple[str, float]]:
-        found = [(token, 1.0)] if token in self.token_ids else []
-        if len(token) >= MIN_FUZZY_LEN:
-            candidates: set[str] = set()
-            for variant in deletions(token) | {token}:
-                candidates.update(self.neighbours.get(variant, ()))
-            candidates.discard(token)
-            # the deletion neighbourhood also yields some two edits away: keep exactly one
-            found += [(c, 0.9) for c in candidates if levenshtein(token, c, score_cutoff=1) == 1]
-        return found
