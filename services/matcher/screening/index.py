@@ -14,7 +14,6 @@ import sys
 from dataclasses import dataclass
 from typing import TypeVar
 
-
 try:
     from services.matcher.screening._kernel import BOTH, EXPLICIT, RARE, Store  # noqa: F401 (modes, for engine)
 except ImportError as error:  # a checkout whose kernel was never compiled
@@ -58,23 +57,21 @@ class EntryRecord:
 
 SMALL_MEMBERS = 32  # up to this many members a tuple (40 + 8n bytes), beyond it a list
 Member = TypeVar("Member")
-Members = tuple[Member, ...] | list[Member] | set[Member]
+Members = tuple[Member, ...] | list[Member]
 
 
-def _add_member(mapping: dict[str, Members], key: str, member, many: type = list) -> bool:
+def _add_member(mapping: dict[str, Members], key: str, member) -> bool:
     """Add to the members under key (never twice: upsert removes an entry first); True when
-    the key is new. A tuple while few (most words of a watchlist); past that `many` (a list:
-    members are only iterated and counted)."""
+    the key is new. A tuple while few (most words of a watchlist); past that a list (members
+    are only iterated and counted)."""
     held = mapping.get(key)
     if held is None:
         mapping[key] = (member,)
         return True
     if isinstance(held, tuple):
-        mapping[key] = held + (member,) if len(held) < SMALL_MEMBERS else many((*held, member))
-    elif isinstance(held, list):
-        held.append(member)
+        mapping[key] = held + (member,) if len(held) < SMALL_MEMBERS else [*held, member]
     else:
-        held.add(member)
+        held.append(member)
     return False
 
 
