@@ -66,8 +66,8 @@ typedef struct {
     uint64_t generation;
     uint32_t reach_epoch;
     /* scratch, reused across queries */
-    int32_t *cands, *near;
-    Py_ssize_t cands_cap, near_cap;
+    int32_t *cands, *near, *group;
+    Py_ssize_t cands_cap, near_cap, group_cap;
     double *opt_sim;
     int32_t *opt_pos, *reached;
     Py_ssize_t opt_cap, reached_cap;
@@ -76,6 +76,9 @@ typedef struct {
 enum { NB_EMPTY = -1, NB_GONE = -2 };
 static Py_ssize_t sort_unique(int32_t *a, Py_ssize_t n);
 #define MAX_TOKEN_LEN 0xFFFF
+#define SCORE_AHEAD 8  /* records asked for ahead of their reading (prefetch) */
+#define FILTER_AHEAD 32  /* the same, in a loop that does little else per record */
+#define SEEN_WORDS 64  /* a 4096-bit filter of a token group's ids */
 
 static inline const int32_t *name_tokens(const Store *s, const Name *name) {
     return name->len > INLINE_TOKENS ? s->pool + name->tokens[0] : name->tokens;
@@ -95,7 +98,7 @@ static int grow(void **ptr, Py_ssize_t *cap, Py_ssize_t need, size_t item, int z
 
 static void Store_dealloc(Store *s) {
     for (Py_ssize_t t = 0; t < s->n_tokens; t++) PyMem_Free(s->tokens[t].postings);
-    void *arrays[] = {s->names, s->pool, s->tokens, s->cands, s->near, s->opt_sim, s->opt_pos, s->reached,
+    void *arrays[] = {s->names, s->pool, s->tokens, s->cands, s->near, s->group, s->opt_sim, s->opt_pos, s->reached,
                       s->text, s->nb_hash, s->nb_token};
     for (size_t i = 0; i < sizeof arrays / sizeof arrays[0]; i++) PyMem_Free(arrays[i]);
     Py_TYPE(s)->tp_free((PyObject *)s);
@@ -466,9 +469,24 @@ static int token_arg(Store *s, PyObject *tokens, Py_ssize_t i, Token **out) {
     return 0;
 }
 
-/* Append the posting lists of these tokens to *buf (from *n on). */
+/* Append the posting lists of these tokens to *buf (from *n on). A query word's group is a
+   dozen tokens or more, each a miss for its record and one for its list at a million names:
+   ask for all the records, then all the lists' heads, then copy, so that the misses overlap. */
 static int append_postings(Store *s, PyObject *tokens, int32_t **buf, Py_ssize_t *cap, Py_ssize_t *n) {
-    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(tokens); i++) {
+    Py_ssize_t k = PyTuple_GET_SIZE(tokens);
+    if (k > 1) {
+        for (Py_ssize_t i = 0; i < k; i++) {
+            long t = PyLong_AsLong(PyTuple_GET_ITEM(tokens, i));
+            if (t >= 0 && t < s->n_tokens) __builtin_prefetch(&s->tokens[t]);  /* checked below */
+        }
+        PyErr_Clear();  /* a bad item is reported by token_arg below */
+        for (Py_ssize_t i = 0; i < k; i++) {
+            long t = PyLong_AsLong(PyTuple_GET_ITEM(tokens, i));
+            if (t >= 0 && t < s->n_tokens) __builtin_prefetch(s->tokens[t].postings);
+        }
+        PyErr_Clear();
+    }
+    for (Py_ssize_t i = 0; i < k; i++) {
         Token *token;
         if (token_arg(s, tokens, i, &token) < 0) return -1;
         if (grow((void **)buf, cap, *n + token->len, sizeof(int32_t), 0) < 0) return -1;
@@ -524,7 +542,8 @@ static Py_ssize_t postings_size(Store *s, PyObject *tokens) {
 /* The candidate slots of a query into s->cands, ascending; returns how many, -1 on error.
  *   rare:     the names of the first group's tokens, and the second group's too when both are
  *             few (len(union) + size of the second <= small_groups)
- *   both:     the names holding a token of each group
+ *   both:     the names holding a token of each group: the second as a sorted union (bytes)
+ *             is galloped through, as token ids it is looked for in each candidate's record
  *   explicit: the slots given (blocking paths that Python answers from its own caches) */
 static Py_ssize_t candidates(Store *s, int mode, PyObject *first, PyObject *second, PyObject *explicit_slots,
                              Py_ssize_t small_groups) {
@@ -572,7 +591,9 @@ static Py_ssize_t candidates(Store *s, int mode, PyObject *first, PyObject *seco
         n_near = PyBytes_GET_SIZE(first) / (Py_ssize_t)sizeof(int32_t);
     } else {
         if (append_postings(s, first, &s->near, &s->near_cap, &n_near) < 0) return -1;
-        n_near = sort_unique(s->near, n_near);
+        /* galloping needs them sorted; the record filter below sorts only those it keeps
+           (sorting them all cost more than the filter: a mispredicted branch a comparison) */
+        if (PyBytes_Check(second)) n_near = sort_unique(s->near, n_near);
         near = s->near;
     }
     if (PyBytes_Check(second)) {  /* one long sorted list: galloping skips most of it */
@@ -582,12 +603,35 @@ static Py_ssize_t candidates(Store *s, int mode, PyObject *first, PyObject *seco
             return -1;
         return n;  /* sorted and unique already */
     }
-    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(second); i++) {
+    /* The other group as its token ids: the rarer group's names are few, and reading each one's
+       record (prefetched) to look for one of those ids costs less
+       than walking the other group's many posting lists, or merging them into a union that
+       a word asked for once would not repay. */
+    Py_ssize_t k = PyTuple_GET_SIZE(second);
+    uint64_t seen[SEEN_WORDS] = {0};  /* a bit per id hash: most name tokens are ruled out here */
+    if (grow((void **)&s->group, &s->group_cap, k, sizeof(int32_t), 0) < 0) return -1;
+    for (Py_ssize_t i = 0; i < k; i++) {
         Token *token;
         if (token_arg(s, second, i, &token) < 0) return -1;
-        if (append_common(near, n_near, token->postings, token->len, &s->cands, &s->cands_cap, &n) < 0) return -1;
+        int32_t id = (int32_t)(token - s->tokens);
+        s->group[i] = id;
+        seen[(uint32_t)id / 64 % SEEN_WORDS] |= 1ULL << ((uint32_t)id % 64);
     }
-    return sort_unique(s->cands, n);
+    if (grow((void **)&s->cands, &s->cands_cap, n_near, sizeof(int32_t), 0) < 0) return -1;
+    for (Py_ssize_t i = 0; i < n_near && i < FILTER_AHEAD; i++) __builtin_prefetch(&s->names[near[i]]);
+    for (Py_ssize_t i = 0; i < n_near; i++) {
+        if (i + FILTER_AHEAD < n_near) __builtin_prefetch(&s->names[near[i + FILTER_AHEAD]]);
+        const Name *name = &s->names[near[i]];
+        const int32_t *ids = name_tokens(s, name);
+        int holds = 0;
+        for (uint32_t a = 0; a < name->len && !holds; a++) {
+            uint32_t id = (uint32_t)ids[a];
+            if (!(seen[id / 64 % SEEN_WORDS] >> (id % 64) & 1)) continue;
+            for (Py_ssize_t g = 0; g < k && !holds; g++) holds = s->group[g] == (int32_t)id;
+        }
+        if (holds) s->cands[n++] = near[i];
+    }
+    return sort_unique(s->cands, n);  /* a name holding two of the rarer group's tokens came twice */
 }
 
 /* union(token ids) -> the sorted slots of the names holding any of them, as int32 bytes: the
@@ -715,6 +759,58 @@ static PyObject *Store_exact(Store *s, PyObject *arg) {
     return slots_list(s, n);
 }
 
+/* led_by(token id) -> (weight sums ascending, slots in that order): the short names (one or two
+   distinct tokens) holding this token in which it weighs at least half, each with the sum of
+   its tokens' weights (repeats counted, in the name's order, as index.py's name_total adds
+   them). Ties keep slot order. */
+typedef struct { double total; int32_t slot; } Led;
+
+static int cmp_led(const void *a, const void *b) {
+    const Led *x = a, *y = b;
+    if (x->total != y->total) return x->total < y->total ? -1 : 1;
+    return (x->slot > y->slot) - (x->slot < y->slot);
+}
+
+static PyObject *Store_led_by(Store *s, PyObject *arg) {
+    long t = PyLong_AsLong(arg);
+    if ((t == -1 && PyErr_Occurred()) || check_token(s, t) < 0) return NULL;
+    Token *token = &s->tokens[t];
+    double doubled = 2 * weight_of(s, token);
+    Led *led = PyMem_Malloc((size_t)(token->len ? token->len : 1) * sizeof(Led));
+    if (!led) return PyErr_NoMemory();
+    Py_ssize_t n = 0;
+    for (uint32_t j = 0; j < token->len; j++) {
+        const Name *name = &s->names[token->postings[j]];
+        const int32_t *ids = name_tokens(s, name);
+        int32_t other = -1;
+        int short_name = 1;
+        for (uint32_t a = 0; a < name->len && short_name; a++) {
+            if (ids[a] == (int32_t)t || ids[a] == other) continue;
+            if (other < 0) other = ids[a]; else short_name = 0;  /* a third distinct token */
+        }
+        if (!short_name) continue;
+        double total = 0.0;
+        for (uint32_t a = 0; a < name->len; a++) total += weight_of(s, &s->tokens[ids[a]]);
+        if (doubled >= total) { led[n].total = total; led[n].slot = token->postings[j]; n++; }
+    }
+    qsort(led, (size_t)n, sizeof(Led), cmp_led);
+    PyObject *totals = PyList_New(n), *slots = PyList_New(n);
+    if (!totals || !slots) goto fail;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *total = PyFloat_FromDouble(led[i].total), *slot = PyLong_FromLong(led[i].slot);
+        if (!total || !slot) { Py_XDECREF(total); Py_XDECREF(slot); goto fail; }
+        PyList_SET_ITEM(totals, i, total);
+        PyList_SET_ITEM(slots, i, slot);
+    }
+    PyMem_Free(led);
+    return Py_BuildValue("(NN)", totals, slots);
+fail:
+    PyMem_Free(led);
+    Py_XDECREF(totals);
+    Py_XDECREF(slots);
+    return NULL;
+}
+
 /* ------------------------------------------------------------------ scoring */
 
 static int cmp_option(const double sa, const int32_t pa, const double sb, const int32_t pb) {
@@ -790,6 +886,11 @@ static int build_reach(Store *s, PyObject *positions, uint32_t *epoch_out) {
     return 0;
 }
 
+static inline void prefetch_name_tokens(const Store *s, const Name *name) {
+    const int32_t *ids = name_tokens(s, name);
+    for (uint32_t i = 0; i < name->len && i < INLINE_TOKENS; i++) __builtin_prefetch(&s->tokens[ids[i]]);
+}
+
 /* match(mode, first, second, explicit, small_groups, positions, query_weights, whole_query,
  *       form, want_person, in_text) -> [(slot, score)] for the candidates scoring above 0.5,
  * ascending by slot. want_person: -1 either kind, else a name of the other kind is scored
@@ -820,7 +921,14 @@ static PyObject *Store_match(Store *s, PyObject *args) {
         qw[p] = PyFloat_AsDouble(PyList_GET_ITEM(weights_obj, p));
         if (qw[p] == -1.0 && PyErr_Occurred()) goto fail;
     }
+    /* At a million names the records and tokens are far beyond the caches and each candidate
+       would wait on a miss for its record, then one per token: ask for the record of the
+       candidate AHEAD places on, and for the tokens of the one half as far, whose record has
+       arrived by then. */
+    for (Py_ssize_t c = 0; c < n && c < SCORE_AHEAD; c++) __builtin_prefetch(&s->names[s->cands[c]]);
     for (Py_ssize_t c = 0; c < n; c++) {
+        if (c + SCORE_AHEAD < n) __builtin_prefetch(&s->names[s->cands[c + SCORE_AHEAD]]);
+        if (c + SCORE_AHEAD / 2 < n) prefetch_name_tokens(s, &s->names[s->cands[c + SCORE_AHEAD / 2]]);
         int32_t slot = s->cands[c];
         const Name *name = &s->names[slot];
         const int32_t *ids = name_tokens(s, name);
@@ -919,6 +1027,8 @@ static PyMethodDef Store_methods[] = {
     {"union", (PyCFunction)Store_union, METH_O, "union(token ids) -> sorted slots of their names, as int32 bytes"},
     {"size", (PyCFunction)Store_size, METH_O, "size(token ids) -> how many names their posting lists hold"},
     {"exact", (PyCFunction)Store_exact, METH_O, "exact(distinct token ids) -> slots of names made of exactly them"},
+    {"led_by", (PyCFunction)Store_led_by, METH_O,
+     "led_by(token id) -> (weight sums ascending, slots): short names in which the token weighs at least half"},
     {"match", (PyCFunction)Store_match, METH_VARARGS,
      "match(mode, first, second, explicit, small_groups, positions, query_weights, whole_query, form, "
      "want_person, in_text) -> [(slot, score)]"},

@@ -37,6 +37,7 @@ MAX_CANDIDATES = 100  # per name query, after blocking
 MAX_MERGED_WINDOW = 12  # tokens: evidence quotes the window, so it stays a short excerpt
 HUGE_GROUP = 5_000  # names holding a query word before the blocking switches to exact word sets
 SMALL_GROUPS = 30
+FEW_NAMES = 1_000  # names holding a word: few enough to merge per query, not worth caching
 IDENTIFIER_SCORES = {"phone": 0.97, "licence": 0.95, "handle": 0.90, "url": 0.90}
 BIG_BUILD = 10_000  # entries: a build this big is kept out of the garbage collector's walks
 TEXT_WINDOW = 5  # tokens after a company form or honorific read as a possible name
@@ -239,8 +240,14 @@ class ScreeningEngine:
                     for subset in combinations(words, size) if size >= 2 else ():
                         found.update(self.index.names_with_tokens(subset))
                 return EXPLICIT, None, None, sorted(found)
-            # Names holding both words (or their typo neighbours): the kernel gallops through the
-            # other word's names (one sorted array, cached) for each of the rarer word's.
+            # Names holding both words (or their typo neighbours). When the rarer word's names
+            # are few, the kernel merges them itself and reads each one's record for a token of
+            # the other word: such a word is mostly one never asked for before (a surname, a
+            # firm's own word), whose union would be made, cached and evicted for one query.
+            # Past that, it gallops through the other word's names (one sorted array, cached)
+            # for each of the rarer word's.
+            if groups[0][0] <= FEW_NAMES:
+                return BOTH, groups[0][1], groups[1][1], None
             return BOTH, self.index.union_of(groups[0][2]), self.index.union_of(groups[1][2]), None
         # One common word alone can only be a short name (a mononym or nickname), and only one
         # in which that word carries most of the weight: a score above 0.5 needs recall above

@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 import sys
 from dataclasses import dataclass
-from typing import TypeVar
 
 try:
     from services.matcher.screening._kernel import BOTH, EXPLICIT, RARE, Store  # noqa: F401 (modes, for engine)
@@ -29,7 +28,7 @@ MIN_FUZZY_LEN = 5  # shorter tokens must match exactly: Budi/Rudi, Dewi/Dedi are
 UNION_CACHE_BYTES = 32 << 20  # WatchlistIndex.union_of: common words' name lists, 4 bytes a name
 
 
-@dataclass(slots=True, eq=False)  # identity: records live in the short-name postings
+@dataclass(slots=True, eq=False)  # identity: a name is itself, whatever its words
 class NameRecord:
     entry: "EntryRecord"
     original: str
@@ -53,44 +52,6 @@ class EntryRecord:
 
     def all_names(self) -> tuple["NameRecord", ...]:
         return self.names if isinstance(self.names, tuple) else (self.names,)
-
-
-SMALL_MEMBERS = 32  # up to this many members a tuple (40 + 8n bytes), beyond it a list
-Member = TypeVar("Member")
-Members = tuple[Member, ...] | list[Member]
-
-
-def _add_member(mapping: dict[str, Members], key: str, member) -> bool:
-    """Add to the members under key (never twice: upsert removes an entry first); True when
-    the key is new. A tuple while few (most words of a watchlist); past that a list (members
-    are only iterated and counted)."""
-    held = mapping.get(key)
-    if held is None:
-        mapping[key] = (member,)
-        return True
-    if isinstance(held, tuple):
-        mapping[key] = held + (member,) if len(held) < SMALL_MEMBERS else [*held, member]
-    else:
-        held.append(member)
-    return False
-
-
-def _discard_member(mapping: dict[str, Members], key: str, member) -> bool:
-    """Remove from the members under key; True when none are left (the key is gone). A linear
-    scan: removals are watchlist edits, rare beside lookups."""
-    held = mapping.get(key)
-    if held is None:
-        return False
-    if isinstance(held, tuple):
-        held = tuple(m for m in held if m != member)
-        if held:
-            mapping[key] = held
-    elif member in held:
-        held.remove(member)
-    if not held:
-        del mapping[key]
-        return True
-    return False
 
 
 def _triples(flat: tuple[str, ...]):
@@ -140,7 +101,6 @@ class WatchlistIndex:
         # no list per key keeps a million phones smaller); the value as listed is in entry.keys
         self.identifiers: dict[str, dict[str, EntryRecord | list[EntryRecord]]] = {
             "phones": {}, "license_numbers": {}, "social_handles": {}, "urls": {}}
-        self.short_postings: dict[str, Members[NameRecord]] = {}  # names of 1-2 tokens, by token
         self.weights = TokenWeights(self)  # token -> weight, emptied by every change
         self.generation = 0  # grows with every change: the query caches go stale
         self._similar_postings: dict[str, Similar] = {}
@@ -181,9 +141,6 @@ class WatchlistIndex:
             name = NameRecord(record, original, tokens, key.form, slot)
             self.names.append(name)  # slots count up from 0 with each name added
             names.append(name)
-            if len(set(name.tokens)) <= 2:
-                for token in set(name.tokens):
-                    _add_member(self.short_postings, token, name)
         record.names = names[0] if len(names) == 1 else tuple(names)
         self.weights.clear()
         self.generation += 1
@@ -217,7 +174,6 @@ class WatchlistIndex:
             self.store.remove_name(name.slot)
             self.names[name.slot] = None
             for token in set(name.tokens):
-                _discard_member(self.short_postings, token, name)
                 token_id = self.token_ids[token]
                 if not self.store.df(token_id):  # no name holds it any more
                     del self.token_ids[token]  # its id is not reused: a new one if it comes back
@@ -328,17 +284,16 @@ class WatchlistIndex:
     def short_names_led_by(self, token: str) -> tuple[list[float], list[int]]:
         """Short names (one or two distinct words) in which this word weighs at least half: the
         only ones a query holding just this common word can match; as (their weight sums,
-        ascending; the names' slots in that order). Kept per word until the watchlist changes, since a
-        generic word (Jaya, Mandiri) is in thousands of short names."""
+        ascending; the names' slots in that order), from the kernel's walk of the word's
+        posting list (Store.led_by). Kept per word until the watchlist changes, since a generic
+        word (Jaya, Mandiri) is in thousands of short names."""
         self._fresh_caches()
         found = self._led.get(token)
         if found is None:
             if len(self._led) > 20_000:
                 self._led.clear()
-            doubled = 2 * self.weight(token)
-            led = sorted(((total, name) for name in self.short_postings.get(token, ())
-                          if doubled >= (total := self.name_total(name))), key=lambda pair: pair[0])
-            found = self._led[token] = ([total for total, _ in led], [name.slot for _, name in led])
+            token_id = self.token_ids.get(token)
+            found = self._led[token] = ([], []) if token_id is None else self.store.led_by(token_id)
         return found
 
     def _fresh_caches(self) -> None:
