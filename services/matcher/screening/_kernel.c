@@ -298,6 +298,13 @@ static PyObject *Store_similar(Store *s, PyObject *args) {
         if (!hashes) return PyErr_NoMemory();
         Py_ssize_t k = variants(text, len, hashes);
         size_t mask = (size_t)s->nb_cap - 1;
+        /* each step below waits on memory far beyond the caches at a million names (a bucket,
+           a token, its letters): ask for all of a step's lines before reading any */
+        for (Py_ssize_t i = 0; i < k; i++) {
+            __builtin_prefetch(&s->nb_token[(size_t)hashes[i] & mask]);
+            __builtin_prefetch(&s->nb_hash[(size_t)hashes[i] & mask]);
+        }
+        if (exact >= 0) __builtin_prefetch(&s->tokens[exact]);
         for (Py_ssize_t i = 0; i < k; i++) {
             for (size_t at = (size_t)hashes[i] & mask; s->nb_token[at] != NB_EMPTY; at = (at + 1) & mask) {
                 int32_t t = s->nb_token[at];
@@ -311,6 +318,9 @@ static PyObject *Store_similar(Store *s, PyObject *args) {
         }
         PyMem_Free(hashes);
         Py_ssize_t fuzzy = sort_unique(s->near + first_fuzzy, n - first_fuzzy), kept = first_fuzzy;
+        for (Py_ssize_t i = first_fuzzy; i < first_fuzzy + fuzzy; i++) __builtin_prefetch(&s->tokens[s->near[i]]);
+        for (Py_ssize_t i = first_fuzzy; i < first_fuzzy + fuzzy; i++)
+            __builtin_prefetch(token_text(s, &s->tokens[s->near[i]]));
         for (Py_ssize_t i = first_fuzzy; i < first_fuzzy + fuzzy; i++) {
             const Token *token = &s->tokens[s->near[i]];
             if (one_edit_apart(text, len, token_text(s, token), token->text_len)) s->near[kept++] = s->near[i];
