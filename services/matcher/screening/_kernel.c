@@ -838,6 +838,16 @@ static int build_reach(Store *s, PyObject *positions, uint32_t *epoch_out) {
     }
     uint32_t epoch = ++s->reach_epoch;
     Py_ssize_t nq = PyTuple_GET_SIZE(positions), total = 0, nreached = 0;
+    for (Py_ssize_t p = 0; p < nq; p++) {  /* ask for every token first: their misses overlap */
+        PyObject *item = PyTuple_GET_ITEM(positions, p);
+        if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 3 || !PyTuple_Check(PyTuple_GET_ITEM(item, 1))) continue;
+        PyObject *tokens = PyTuple_GET_ITEM(item, 1);
+        for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(tokens); i++) {
+            long t = PyLong_AsLong(PyTuple_GET_ITEM(tokens, i));
+            if (t >= 0 && t < s->n_tokens) __builtin_prefetch(&s->tokens[t]);
+        }
+    }
+    PyErr_Clear();  /* a bad item is reported below */
     for (Py_ssize_t p = 0; p < nq; p++) {
         PyObject *item = PyTuple_GET_ITEM(positions, p);
         if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 3 || !PyTuple_Check(PyTuple_GET_ITEM(item, 1))
