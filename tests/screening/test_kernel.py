@@ -48,7 +48,7 @@ def reference_candidates(index: WatchlistIndex, tokens: tuple[str, ...]) -> list
         for token, sim in index.similar_tokens(groups[0][2]):  # short names the word leads
             weight = index.weight(token)
             found |= {n for n in holding.get(token, ()) if len(set(n.tokens)) <= 2
-                      and index.name_total(n) <= 2 * weight and index.name_total(n) < 2 * sim * weight}
+                      and (total := sum(map(index.weight, n.tokens))) <= 2 * weight and total < 2 * sim * weight}
     return sorted(found, key=lambda name: name.slot)
 
 

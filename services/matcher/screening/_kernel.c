@@ -771,8 +771,8 @@ static PyObject *Store_exact(Store *s, PyObject *arg) {
 
 /* led_by(token id) -> (weight sums ascending, slots in that order): the short names (one or two
    distinct tokens) holding this token in which it weighs at least half, each with the sum of
-   its tokens' weights (repeats counted, in the name's order, as index.py's name_total adds
-   them). Ties keep slot order. */
+   its tokens' weights (repeats counted, added in the name's order like Python's sum over its
+   tokens). Ties keep slot order. */
 typedef struct { double total; int32_t slot; } Led;
 
 static int cmp_led(const void *a, const void *b) {

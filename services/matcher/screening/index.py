@@ -245,9 +245,6 @@ class WatchlistIndex:
     def weights_of(self, tokens: tuple[str, ...]) -> list[float]:
         return list(map(self.weights.__getitem__, tokens))
 
-    def name_total(self, name: NameRecord) -> float:
-        return sum(map(self.weights.__getitem__, name.tokens))
-
     def similar_tokens(self, token: str) -> list[tuple[str, float]]:
         """Vocabulary tokens equal to this one (1.0) or one edit away (0.9)."""
         _, ids, sims = self.similar_postings(token)
