@@ -479,22 +479,24 @@ static int token_arg(Store *s, PyObject *tokens, Py_ssize_t i, Token **out) {
     return 0;
 }
 
+/* Ask for the records of these token ids (postings: for the heads of their posting lists,
+   whose records were asked for before). Only a hint: a bad id is left for token_arg to report. */
+static void prefetch_tokens(const Store *s, PyObject *ids, int postings) {
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(ids); i++) {
+        long t = PyLong_AsLong(PyTuple_GET_ITEM(ids, i));
+        if (t >= 0 && t < s->n_tokens) __builtin_prefetch(postings ? (const void *)s->tokens[t].postings : &s->tokens[t]);
+    }
+    PyErr_Clear();
+}
+
 /* Append the posting lists of these tokens to *buf (from *n on). A query word's group is a
    dozen tokens or more, each a miss for its record and one for its list at a million names:
    ask for all the records, then all the lists' heads, then copy, so that the misses overlap. */
 static int append_postings(Store *s, PyObject *tokens, int32_t **buf, Py_ssize_t *cap, Py_ssize_t *n) {
     Py_ssize_t k = PyTuple_GET_SIZE(tokens);
     if (k > 1) {
-        for (Py_ssize_t i = 0; i < k; i++) {
-            long t = PyLong_AsLong(PyTuple_GET_ITEM(tokens, i));
-            if (t >= 0 && t < s->n_tokens) __builtin_prefetch(&s->tokens[t]);  /* checked below */
-        }
-        PyErr_Clear();  /* a bad item is reported by token_arg below */
-        for (Py_ssize_t i = 0; i < k; i++) {
-            long t = PyLong_AsLong(PyTuple_GET_ITEM(tokens, i));
-            if (t >= 0 && t < s->n_tokens) __builtin_prefetch(s->tokens[t].postings);
-        }
-        PyErr_Clear();
+        prefetch_tokens(s, tokens, 0);
+        prefetch_tokens(s, tokens, 1);
     }
     for (Py_ssize_t i = 0; i < k; i++) {
         Token *token;
@@ -840,14 +842,9 @@ static int build_reach(Store *s, PyObject *positions, uint32_t *epoch_out) {
     Py_ssize_t nq = PyTuple_GET_SIZE(positions), total = 0, nreached = 0;
     for (Py_ssize_t p = 0; p < nq; p++) {  /* ask for every token first: their misses overlap */
         PyObject *item = PyTuple_GET_ITEM(positions, p);
-        if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 3 || !PyTuple_Check(PyTuple_GET_ITEM(item, 1))) continue;
-        PyObject *tokens = PyTuple_GET_ITEM(item, 1);
-        for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(tokens); i++) {
-            long t = PyLong_AsLong(PyTuple_GET_ITEM(tokens, i));
-            if (t >= 0 && t < s->n_tokens) __builtin_prefetch(&s->tokens[t]);
-        }
+        if (PyTuple_Check(item) && PyTuple_GET_SIZE(item) == 3 && PyTuple_Check(PyTuple_GET_ITEM(item, 1)))
+            prefetch_tokens(s, PyTuple_GET_ITEM(item, 1), 0);  /* a bad item is reported below */
     }
-    PyErr_Clear();  /* a bad item is reported below */
     for (Py_ssize_t p = 0; p < nq; p++) {
         PyObject *item = PyTuple_GET_ITEM(positions, p);
         if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 3 || !PyTuple_Check(PyTuple_GET_ITEM(item, 1))
