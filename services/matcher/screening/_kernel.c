@@ -616,9 +616,9 @@ static Py_ssize_t candidates(Store *s, int mode, PyObject *first, PyObject *seco
         return n;  /* sorted and unique already */
     }
     /* The other group as its token ids: the rarer group's names are few, and reading each one's
-       record (prefetched) to look for one of those ids costs less
-       than walking the other group's many posting lists, or merging them into a union that
-       a word asked for once would not repay. */
+       record (prefetched) to look for one of those ids costs less than walking the other
+       group's many posting lists, or merging them into a union that a word asked for once
+       would not repay. */
     Py_ssize_t k = PyTuple_GET_SIZE(second);
     uint64_t seen[SEEN_WORDS] = {0};  /* a bit per id hash: most name tokens are ruled out here */
     if (grow((void **)&s->group, &s->group_cap, k, sizeof(int32_t), 0) < 0) return -1;
