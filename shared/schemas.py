@@ -212,12 +212,27 @@ class WatchlistEntry(WatchlistEntryBase):
 # ---------------------------------------------------------------- screening results
 
 
+class EvidenceFeature(BaseModel):
+    """One named feature of a score (the screening model's list): for a name, its word
+    similarity and each factor that lowered it, with what the feature saw."""
+
+    name: str
+    value: float
+    detail: str = ""
+
+
 class Evidence(BaseModel):
     field: str  # report field the value came from: agency_names, phones, ad_text, ...
     report_value: str
     entry_value: str
     method: str  # exact_phone, name_tokens, alias, licence, handle, url, text_name, ...
     score: float = Field(ge=0, le=1)
+    features: list[EvidenceFeature] = []  # why the score is what it is
+
+
+class MatchBand(StrEnum):
+    alert = "alert"  # at or above the alert threshold: routed to the agencies that must act
+    review = "review"  # a possible match, between the review and alert thresholds: for a reviewer only
 
 
 class Match(BaseModel):
@@ -225,6 +240,7 @@ class Match(BaseModel):
     entry_name: str
     kind: EntryKind
     score: float = Field(ge=0, le=1)
+    band: MatchBand = MatchBand.alert
     evidence: list[Evidence] = []
 
 

@@ -69,7 +69,7 @@ def screen_command(watchlist: Path, min_score: float | None, stdin: TextIO, stdo
             result = engine.screen(report, min_score=min_score)
             stdout.write(json.dumps({
                 "report_id": report.id,
-                "matches": [m.model_dump(mode="json", include={"entry_id", "entry_name", "score", "evidence"})
+                "matches": [m.model_dump(mode="json", include={"entry_id", "entry_name", "score", "band", "evidence"})
                             for m in result.matches],
                 "indicators": [i.model_dump(mode="json") for i in result.indicators],
                 "categories": result.categories,

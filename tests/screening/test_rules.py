@@ -18,7 +18,8 @@ from shared.schemas import ReportContent, ReportSubmitted, WatchlistEntry
 @pytest.mark.parametrize("written", ["PT Sinar Jaya Abadi", "PT. Sinar Jaya Abadi", "P.T. Sinar Jaya Abadi",
                                      "pt sinar jaya abadi", "Sinar Jaya Abadi, PT", "PT Sinar Djaja Abadi"])
 def test_company_forms_and_old_spelling_normalise_alike(written):
-    assert name_key(written) == name_key("PT Sinar Jaya Abadi")
+    key, modern = name_key(written), name_key("PT Sinar Jaya Abadi")
+    assert (key.tokens, key.form) == (modern.tokens, modern.form)
 
 
 def test_titles_and_name_variants():
@@ -219,37 +220,6 @@ def test_index_changed_in_place_screens_as_one_built_fresh():
             for query in queries:
                 got, want = changing.screen(query, min_score=0.3), fresh.screen(query, min_score=0.3)
                 assert [(m.entry_id, m.score) for m in got.matches] == [(m.entry_id, m.score) for m in want.matches]
-
-
-def test_blocking_finds_exactly_the_names_holding_the_query_words():
-    """The two-common-words path (the kernel's galloping through sorted name lists) and the
-    exact word set lookup return exactly what their definitions say, also after removals
-    shrink the posting lists back: checked against a brute-force walk of every name."""
-    rng = random.Random(3)
-    words = ["Bintang", "Bintung", "Samudra", "Samudera", "Wijaya", "Wijoyo", "Hartono", "Hartana", "Lestari",
-             "Sutrisno", "Sutrisna", "Perkasa"]
-    entries = [WatchlistEntry(id=f"b{i}", kind="agency", name=" ".join(rng.sample(words, rng.choice([2, 3]))))
-               for i in range(1500)]
-    engine = ScreeningEngine(entries)
-    index = engine.index
-    checked = 0
-    for removed in ([], [f"b{i}" for i in range(0, 1500, 3)]):
-        for entry_id in removed:
-            engine.remove(entry_id)
-        names = [name for entry in index.entries.values() for name in entry.all_names()]
-        for first, second in [rng.sample(words, 2) for _ in range(30)]:
-            query = tuple(name_key(f"{first} {second}").tokens)
-            alignment = {t: index.similar_postings(t) for t in query}
-            near = [{t for t, _ in index.similar_tokens(q)} for q in query]
-            sizes = sorted(index.similar_postings(q)[0] for q in query)
-            if not 100 < sizes[0] <= 5000:
-                continue  # another blocking path
-            want = {name for name in names if all(not n.isdisjoint(name.tokens) for n in near)}
-            assert set(engine._candidates(alignment)) == want
-            checked += 1
-            exact = {name for name in names if set(name.tokens) == set(query)}
-            assert {index.names[slot] for slot in index.names_with_tokens(tuple(sorted(set(query))))} == exact
-    assert checked >= 20
 
 
 def test_a_big_index_is_kept_from_the_collector_and_freed_when_closed():

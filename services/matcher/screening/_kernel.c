@@ -1,16 +1,18 @@
 /* The screening kernel: the watchlist's names as integer token ids in flat arrays, posting
- * lists as sorted arrays of name slots, and the two steps that touch many names per query
- * (candidate retrieval, then the name_tokens score of each candidate) in C.
+ * lists as sorted arrays of name slots, the typo neighbourhoods of every listed spelling, and
+ * the two steps that touch many names per query (candidate retrieval, then the name score of
+ * each candidate) in C.
  *
- * Why: at a million names, the Python index spent most of a query reading objects spread over a
+ * Why: at a million names, a Python index spent most of a query reading objects spread over a
  * gigabyte (a cache miss for each name record, its token tuple, each token's weight), and about
  * two microseconds of interpreter work per candidate. Here a candidate costs a few array reads.
  *
- * What stays in Python (index.py, engine.py): the vocabulary (token -> id), typo neighbourhoods,
- * identifiers, which blocking path a query takes, and the per-entry choice of the best name.
- * The score is the same function as the Python definition in engine.py's docstring, written
- * with the same floating-point operations in the same order (compiled with -ffp-contract=off),
- * so that results equal the pure-Python engine's to the last bit (tests/screening). */
+ * What stays in Python (index.py, blocking.py, engine.py): the vocabulary (word -> id), the
+ * identifiers, which blocking path a query takes, and the explanation of a match. The word
+ * similarity and the name score are the definitions of words.py and scoring.py, written with
+ * the same floating-point operations in the same order (compiled with -ffp-contract=off), with
+ * the constants of model.py handed in when a Store is made, so that results equal the Python
+ * definitions to the last bit (tests/screening/test_kernel.py). */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <math.h>
@@ -18,19 +20,30 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* One listed token: its posting list and what a query needs of it, in one place (a cache miss
+enum { TOKEN_GENERIC = 1, TOKEN_PLACE = 2 };
+enum { QUERY_WEAK = 1, QUERY_GENERIC = 2, QUERY_PLACE = 4 };
+
+/* One listed word: its posting list and what a query needs of it, in one place (a cache miss
    per token read, not one per array). */
 typedef struct {
     int32_t *postings;     /* the slots of the names holding it, ascending (slots only grow) */
     uint32_t len, cap;
-    double weight;         /* idf, valid while weight_gen == the store's generation */
-    uint64_t weight_gen;
+    double idf;            /* valid while idf_gen == the store's generation */
+    uint64_t idf_gen;
     uint32_t reach_mark;   /* the query that last reached it, and where its options are */
     int32_t reach_at, reach_cnt;
-    uint32_t text_off;     /* the token's letters, in the store's text pool */
-    uint16_t text_len;
-    uint8_t generic;
+    uint8_t flags;         /* TOKEN_GENERIC, TOKEN_PLACE */
 } Token;
+
+/* One spelling of a listed word (its key, or a way the watchlist writes it: "hardjono" for the
+   key "haryono"): the typo neighbourhoods are of spellings, and a found spelling counts for its
+   word. */
+typedef struct {
+    int32_t token;
+    uint32_t text_off;
+    uint16_t text_len;
+    uint8_t alive;
+} Spelling;
 
 /* One listed name in 32 bytes (two a cache line): its token ids inline when it has few (most
    names), else their place in the pool. */
@@ -45,24 +58,36 @@ typedef struct {
 enum { ALIVE = 1, PERSON = 2 };
 enum { MODE_EXPLICIT = 0, MODE_RARE = 1, MODE_BOTH = 2 };
 
+/* model.py's constants, as the Store was made with them */
+typedef struct {
+    double one_edit, one_edit_short, two_edits_long, two_edits, listed_neighbour;
+    double generic_factor, place_factor;
+    double left_out_weight, left_out_middle_weight, added_weight, differing_word, differing_weak_word;
+    double form_differs, kind_differs, in_ad_text, ambiguous_part;
+    int min_fuzzy, min_two_edit;
+} Model;
+
 typedef struct {
     PyObject_HEAD
-    double generic_factor;
+    Model m;
     Name *names;  /* by slot */
     Py_ssize_t n_slots, cap_slots, live;
+    int32_t *owners;  /* by slot: the entry the name belongs to (an entry has a name and its aliases) */
+    Py_ssize_t cap_owners;
     int32_t *pool;
     Py_ssize_t pool_len, pool_cap;
     Token *tokens;  /* by id */
     Py_ssize_t n_tokens, cap_tokens;
-    char *text;
+    Spelling *spellings;  /* by id */
+    Py_ssize_t n_spellings, cap_spellings;
+    char *text;  /* the spellings' letters */
     Py_ssize_t text_len, text_cap;
     /* typo neighbourhoods (SymSpell): a multimap from the hash of each deletion variant of a
-       listed token (and of the token itself) to the token, for tokens of min_fuzzy letters or
-       more; a hash shared by chance only adds a candidate that the exact one-edit check drops */
+       spelling (itself, one letter less; two less for long ones) to the spelling; a hash shared
+       by chance only adds a candidate that the distance check drops */
     uint64_t *nb_hash;
-    int32_t *nb_token;  /* NB_EMPTY, NB_GONE or the token id */
+    int32_t *nb_spelling;  /* NB_EMPTY, NB_GONE or the spelling id */
     Py_ssize_t nb_cap, nb_used, nb_gone;
-    int min_fuzzy;
     uint64_t generation;
     uint32_t reach_epoch;
     /* scratch, reused across queries */
@@ -76,9 +101,11 @@ typedef struct {
 enum { NB_EMPTY = -1, NB_GONE = -2 };
 static Py_ssize_t sort_unique(int32_t *a, Py_ssize_t n);
 #define MAX_TOKEN_LEN 0xFFFF
+#define MAX_FUZZY_LEN 64  /* longer words are compared exactly */
 #define SCORE_AHEAD 8  /* records asked for ahead of their reading (prefetch) */
 #define FILTER_AHEAD 32  /* the same, in a loop that does little else per record */
 #define SEEN_WORDS 64  /* a 4096-bit filter of a token group's ids */
+#define MAX_QUERY 64  /* words in one query: a name is a few */
 
 static inline const int32_t *name_tokens(const Store *s, const Name *name) {
     return name->len > INLINE_TOKENS ? s->pool + name->tokens[0] : name->tokens;
@@ -98,28 +125,49 @@ static int grow(void **ptr, Py_ssize_t *cap, Py_ssize_t need, size_t item, int z
 
 static void Store_dealloc(Store *s) {
     for (Py_ssize_t t = 0; t < s->n_tokens; t++) PyMem_Free(s->tokens[t].postings);
-    void *arrays[] = {s->names, s->pool, s->tokens, s->cands, s->near, s->group, s->opt_sim, s->opt_pos, s->reached,
-                      s->text, s->nb_hash, s->nb_token};
+    void *arrays[] = {s->names, s->owners, s->pool, s->tokens, s->spellings, s->cands, s->near, s->group, s->opt_sim,
+                      s->opt_pos, s->reached, s->text, s->nb_hash, s->nb_spelling};
     for (size_t i = 0; i < sizeof arrays / sizeof arrays[0]; i++) PyMem_Free(arrays[i]);
     Py_TYPE(s)->tp_free((PyObject *)s);
 }
 
 static int Store_init(Store *s, PyObject *args, PyObject *kwds) {
-    static char *kwlist[] = {"generic_factor", "min_fuzzy", NULL};
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "di", kwlist, &s->generic_factor, &s->min_fuzzy)) return -1;
+    static char *kwlist[] = {"one_edit", "one_edit_short", "two_edits_long", "two_edits",
+                             "listed_neighbour", "generic_factor", "place_factor", "left_out_weight",
+                             "left_out_middle_weight", "added_weight", "differing_word", "differing_weak_word",
+                             "form_differs", "kind_differs", "in_ad_text", "ambiguous_part", "min_fuzzy",
+                             "min_two_edit", NULL};
+    Model *m = &s->m;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "$ddddddddddddddddii", kwlist, &m->one_edit, &m->one_edit_short,
+                                     &m->two_edits_long, &m->two_edits, &m->listed_neighbour,
+                                     &m->generic_factor, &m->place_factor, &m->left_out_weight,
+                                     &m->left_out_middle_weight, &m->added_weight, &m->differing_word,
+                                     &m->differing_weak_word, &m->form_differs, &m->kind_differs, &m->in_ad_text,
+                                     &m->ambiguous_part, &m->min_fuzzy, &m->min_two_edit))
+        return -1;
+    if (m->min_fuzzy < 2 || m->min_two_edit <= m->min_fuzzy) {
+        PyErr_SetString(PyExc_ValueError, "min_fuzzy >= 2 and min_two_edit > min_fuzzy");
+        return -1;
+    }
     s->reach_epoch = 1;
     s->generation = 1;
     return 0;
 }
 
-static inline double weight_of(Store *s, Token *token) {
-    if (token->weight_gen == s->generation) return token->weight;
-    /* index.py's WatchlistIndex.idf for a listed token (df >= 1, so never the place factor) */
-    double w = log((double)(s->live + 1) / (double)(token->len + 1)) + 1.0;
-    if (token->generic) w *= s->generic_factor;
-    token->weight = w;
-    token->weight_gen = s->generation;
-    return w;
+/* scoring.py's weight: a word's rarity among the listed names (words.py's idf), lowered for a
+   firm's generic words and for places */
+static inline double idf_of(Store *s, Token *token) {
+    if (token->idf_gen == s->generation) return token->idf;
+    double idf = log((double)(s->live + 1) / (double)(token->len + 1)) + 1.0;
+    token->idf = idf;
+    token->idf_gen = s->generation;
+    return idf;
+}
+
+static inline double weigh(const Model *m, double idf, int generic, int place, int person) {
+    if (!person && generic) return idf * m->generic_factor;
+    if (place) return idf * m->place_factor;
+    return idf;
 }
 
 static int check_token(Store *s, long t) {
@@ -138,7 +186,55 @@ static int check_slot(Store *s, long slot) {
     return 0;
 }
 
-/* ------------------------------------------------------------------ updates */
+/* ------------------------------------------------------------------ word similarity */
+
+/* Optimal string alignment distance (adjacent transpositions count one), or 3 when above 2 */
+static int osa_upto2(const char *a, Py_ssize_t la, const char *b, Py_ssize_t lb) {
+    if (la - lb > 2 || lb - la > 2) return 3;
+    if (la > MAX_FUZZY_LEN || lb > MAX_FUZZY_LEN) return la == lb && memcmp(a, b, (size_t)la) == 0 ? 0 : 3;
+    int d[MAX_FUZZY_LEN + 1][MAX_FUZZY_LEN + 1];
+    for (Py_ssize_t i = 0; i <= la; i++) d[i][0] = (int)i;
+    for (Py_ssize_t j = 0; j <= lb; j++) d[0][j] = (int)j;
+    for (Py_ssize_t i = 1; i <= la; i++) {
+        int row_min = 3;
+        for (Py_ssize_t j = 1; j <= lb; j++) {
+            int cost = a[i - 1] != b[j - 1];
+            int v = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < v) v = d[i][j - 1] + 1;
+            if (d[i - 1][j - 1] + cost < v) v = d[i - 1][j - 1] + cost;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < v)
+                v = d[i - 2][j - 2] + 1;
+            d[i][j] = v;
+            if (v < row_min) row_min = v;
+        }
+        if (row_min > 2) return 3;
+    }
+    return d[la][lb] > 2 ? 3 : d[la][lb];
+}
+
+static int swapped(const char *a, const char *b, Py_ssize_t n) {
+    Py_ssize_t first = -1, count = 0;
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (a[i] != b[i]) { if (first < 0) first = i; count++; }
+    return count == 2 && b[first] == a[first + 1] && a[first] == b[first + 1];
+}
+
+/* words.py's edit_similarity */
+static double edit_similarity(const Model *m, int distance, const char *q, Py_ssize_t lq, const char *l,
+                              Py_ssize_t ll) {
+    Py_ssize_t letters = lq > ll ? lq : ll, shortest = lq < ll ? lq : ll;
+    if (distance == 1) {
+        if (letters >= 5) return m->one_edit;
+        if (letters == m->min_fuzzy)
+            return lq == ll && !swapped(q, l, lq) ? 0.0 : m->one_edit_short;  /* a changed letter: no */
+        return 0.0;
+    }
+    if (distance == 2 && shortest >= m->min_two_edit - 1) {
+        if (letters >= 8) return m->two_edits_long;
+        if (letters == m->min_two_edit) return m->two_edits;
+    }
+    return 0.0;
+}
 
 /* ------------------------------------------------------------------ neighbourhoods */
 
@@ -148,15 +244,17 @@ static inline uint64_t mix(uint64_t h) {  /* splitmix64's finaliser: spread FNV'
     return h ^ (h >> 31);
 }
 
-/* FNV-1a of text without its letter at `skip` (skip = len: the whole text) */
-static uint64_t variant_hash(const char *text, Py_ssize_t len, Py_ssize_t skip) {
+/* FNV-1a of text without its letters at skip1 and skip2 (len: none), and the length left */
+static uint64_t variant_hash(const char *text, Py_ssize_t len, Py_ssize_t skip1, Py_ssize_t skip2) {
     uint64_t h = 0xcbf29ce484222325ULL;
+    Py_ssize_t kept = 0;
     for (Py_ssize_t i = 0; i < len; i++) {
-        if (i == skip) continue;
+        if (i == skip1 || i == skip2) continue;
         h ^= (unsigned char)text[i];
         h *= 0x100000001b3ULL;
+        kept++;
     }
-    return mix(h ^ (uint64_t)(len - (skip < len)));
+    return mix(h ^ (uint64_t)kept);
 }
 
 static int cmp_u64(const void *a, const void *b) {
@@ -164,23 +262,42 @@ static int cmp_u64(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-/* The distinct variant hashes of a token (its deletions and itself) into out (len + 1 room). */
-static Py_ssize_t variants(const char *text, Py_ssize_t len, uint64_t *out) {
-    for (Py_ssize_t i = 0; i <= len; i++) out[i] = variant_hash(text, len, i);
-    qsort(out, (size_t)len + 1, sizeof(uint64_t), cmp_u64);
-    Py_ssize_t k = 1;
-    for (Py_ssize_t i = 1; i <= len; i++)
-        if (out[i] != out[k - 1]) out[k++] = out[i];
-    return k;
+static Py_ssize_t variant_room(const Model *m, Py_ssize_t len) {
+    Py_ssize_t room = 1;
+    if (len >= m->min_fuzzy - 1) room += len;
+    if (len >= m->min_two_edit) room += len * (len - 1) / 2;
+    return room;
 }
 
-static int nb_insert_raw(Store *s, uint64_t hash, int32_t token) {
+/* The distinct variant hashes of a spelling: itself; with one letter less when a one-edit
+   neighbour can count (min_fuzzy - 1 letters or more); with two less when it has min_two_edit
+   letters or more. Two words two edits apart, the longer of min_two_edit letters, always share a
+   variant so: the longer one's two-less variants meet the shorter one itself, its one-less or
+   its two-less (when it has min_two_edit letters too); pairs of shorter words count nothing
+   (words.py), and a dense vocabulary of short words would give thousands of such candidates.
+   out has variant_room(len) places. */
+static Py_ssize_t variants(const Model *m, const char *text, Py_ssize_t len, uint64_t *out) {
+    Py_ssize_t k = 0;
+    out[k++] = variant_hash(text, len, len, len);
+    if (len <= MAX_FUZZY_LEN && len >= m->min_fuzzy - 1) {
+        for (Py_ssize_t i = 0; i < len; i++) out[k++] = variant_hash(text, len, i, len);
+        if (len >= m->min_two_edit)
+            for (Py_ssize_t i = 0; i < len; i++)
+                for (Py_ssize_t j = i + 1; j < len; j++) out[k++] = variant_hash(text, len, i, j);
+    }
+    qsort(out, (size_t)k, sizeof(uint64_t), cmp_u64);
+    Py_ssize_t u = 1;
+    for (Py_ssize_t i = 1; i < k; i++)
+        if (out[i] != out[u - 1]) out[u++] = out[i];
+    return u;
+}
+
+static void nb_insert_raw(Store *s, uint64_t hash, int32_t spelling) {
     size_t mask = (size_t)s->nb_cap - 1, at = (size_t)hash & mask;
-    while (s->nb_token[at] >= 0) at = (at + 1) & mask;
-    if (s->nb_token[at] == NB_GONE) s->nb_gone--; else s->nb_used++;
+    while (s->nb_spelling[at] >= 0) at = (at + 1) & mask;
+    if (s->nb_spelling[at] == NB_GONE) s->nb_gone--; else s->nb_used++;
     s->nb_hash[at] = hash;
-    s->nb_token[at] = token;
-    return 0;
+    s->nb_spelling[at] = spelling;
 }
 
 static int nb_reserve(Store *s, Py_ssize_t more) {
@@ -188,165 +305,232 @@ static int nb_reserve(Store *s, Py_ssize_t more) {
     Py_ssize_t live = s->nb_used - s->nb_gone, cap = s->nb_cap ? s->nb_cap : 1024;
     while ((live + more) * 2 > cap) cap *= 2;
     uint64_t *old_hash = s->nb_hash;
-    int32_t *old_token = s->nb_token;
+    int32_t *old_spelling = s->nb_spelling;
     Py_ssize_t old_cap = s->nb_cap;
     uint64_t *hash = PyMem_Malloc((size_t)cap * sizeof(uint64_t));
-    int32_t *token = PyMem_Malloc((size_t)cap * sizeof(int32_t));
-    if (!hash || !token) { PyMem_Free(hash); PyMem_Free(token); PyErr_NoMemory(); return -1; }
-    for (Py_ssize_t i = 0; i < cap; i++) token[i] = NB_EMPTY;
-    s->nb_hash = hash; s->nb_token = token; s->nb_cap = cap; s->nb_used = 0; s->nb_gone = 0;
+    int32_t *spelling = PyMem_Malloc((size_t)cap * sizeof(int32_t));
+    if (!hash || !spelling) { PyMem_Free(hash); PyMem_Free(spelling); PyErr_NoMemory(); return -1; }
+    for (Py_ssize_t i = 0; i < cap; i++) spelling[i] = NB_EMPTY;
+    s->nb_hash = hash; s->nb_spelling = spelling; s->nb_cap = cap; s->nb_used = 0; s->nb_gone = 0;
     for (Py_ssize_t i = 0; i < old_cap; i++)  /* re-inserted without the tombstones */
-        if (old_token[i] >= 0) nb_insert_raw(s, old_hash[i], old_token[i]);
+        if (old_spelling[i] >= 0) nb_insert_raw(s, old_hash[i], old_spelling[i]);
     PyMem_Free(old_hash);
-    PyMem_Free(old_token);
+    PyMem_Free(old_spelling);
     return 0;
 }
 
-static int one_edit_apart(const char *a, Py_ssize_t la, const char *b, Py_ssize_t lb) {
-    /* Levenshtein distance exactly 1 */
-    if (la == lb) {
-        Py_ssize_t differ = 0;
-        for (Py_ssize_t i = 0; i < la && differ < 2; i++) differ += a[i] != b[i];
-        return differ == 1;
-    }
-    if (la < lb) { const char *t = a; a = b; b = t; Py_ssize_t n = la; la = lb; lb = n; }
-    if (la != lb + 1) return 0;
-    Py_ssize_t i = 0;
-    while (i < lb && a[i] == b[i]) i++;
-    return memcmp(a + i + 1, b + i, (size_t)(lb - i)) == 0;  /* a without its letter i is b */
-}
+static inline const char *spelling_text(const Store *s, const Spelling *sp) { return s->text + sp->text_off; }
 
-static inline const char *token_text(const Store *s, const Token *token) { return s->text + token->text_off; }
-
-/* add_token(text, generic) -> token id; a token of min_fuzzy letters or more joins the
-   neighbourhoods */
-static PyObject *Store_add_token(Store *s, PyObject *args) {
-    const char *text;
-    Py_ssize_t len;
-    int generic;
-    if (!PyArg_ParseTuple(args, "s#p", &text, &len, &generic)) return NULL;
-    if (len == 0 || len > MAX_TOKEN_LEN || s->n_tokens >= INT32_MAX || s->text_len + len > UINT32_MAX) {
-        PyErr_SetString(PyExc_ValueError, "a token is 1 to 65535 bytes, and at most 2**31 of them");
-        return NULL;
-    }
-    if (grow((void **)&s->tokens, &s->cap_tokens, s->n_tokens + 1, sizeof(Token), 1) < 0) return NULL;
-    if (grow((void **)&s->text, &s->text_cap, s->text_len + len, 1, 0) < 0) return NULL;
-    if (len >= s->min_fuzzy) {
-        uint64_t *hashes = PyMem_Malloc((size_t)(len + 1) * sizeof(uint64_t));
-        if (!hashes) return PyErr_NoMemory();
-        Py_ssize_t k = variants(text, len, hashes);
-        if (nb_reserve(s, k) < 0) { PyMem_Free(hashes); return NULL; }
-        for (Py_ssize_t i = 0; i < k; i++) nb_insert_raw(s, hashes[i], (int32_t)s->n_tokens);
-        PyMem_Free(hashes);
-    }
-    Token *token = &s->tokens[s->n_tokens];
-    memcpy(s->text + s->text_len, text, (size_t)len);
-    token->text_off = (uint32_t)s->text_len;
-    token->text_len = (uint16_t)len;
-    token->generic = (uint8_t)generic;
-    s->text_len += len;
-    return PyLong_FromSsize_t(s->n_tokens++);
-}
-
-/* forget_token(id): no name holds it any more; out of the neighbourhoods (its id is not reused) */
-static PyObject *Store_forget_token(Store *s, PyObject *arg) {
-    long t = PyLong_AsLong(arg);
-    if ((t == -1 && PyErr_Occurred()) || check_token(s, t) < 0) return NULL;
-    Token *token = &s->tokens[t];
-    if (token->len) {
-        PyErr_SetString(PyExc_ValueError, "names still hold that token");
-        return NULL;
-    }
-    Py_ssize_t len = token->text_len;
-    if (len >= s->min_fuzzy && s->nb_cap) {
-        uint64_t *hashes = PyMem_Malloc((size_t)(len + 1) * sizeof(uint64_t));
-        if (!hashes) return PyErr_NoMemory();
-        Py_ssize_t k = variants(token_text(s, token), len, hashes);
-        size_t mask = (size_t)s->nb_cap - 1;
-        for (Py_ssize_t i = 0; i < k; i++) {
-            for (size_t at = (size_t)hashes[i] & mask; s->nb_token[at] != NB_EMPTY; at = (at + 1) & mask) {
-                if (s->nb_token[at] == (int32_t)t && s->nb_hash[at] == hashes[i]) {
-                    s->nb_token[at] = NB_GONE;
-                    s->nb_gone++;
-                    break;
-                }
-            }
-        }
-        PyMem_Free(hashes);
-    }
-    token->text_len = 0;  /* never matched again */
+/* reserve(spellings): room in the neighbourhood table for about this many more spellings, so
+   that a bulk build does not rehash it again and again */
+static PyObject *Store_reserve(Store *s, PyObject *arg) {
+    Py_ssize_t more = PyLong_AsSsize_t(arg);
+    if (more == -1 && PyErr_Occurred()) return NULL;
+    if (more > 0 && nb_reserve(s, more * 12) < 0) return NULL;
     Py_RETURN_NONE;
 }
 
-/* similar(text, exact id or -1) -> (how many names hold them, token ids, similarities): the
-   listed token itself (1.0) and the listed tokens one edit away (0.9), as index.py's
-   similar_postings gives them to blocking and to match() */
-static PyObject *Store_similar(Store *s, PyObject *args) {
+/* add_token(generic, place) -> token id (a word with no spelling yet: add_spelling gives it its key) */
+static PyObject *Store_add_token(Store *s, PyObject *args) {
+    int generic, place;
+    if (!PyArg_ParseTuple(args, "pp", &generic, &place)) return NULL;
+    if (s->n_tokens >= INT32_MAX) {
+        PyErr_SetString(PyExc_OverflowError, "too many tokens");
+        return NULL;
+    }
+    if (grow((void **)&s->tokens, &s->cap_tokens, s->n_tokens + 1, sizeof(Token), 1) < 0) return NULL;
+    Token *token = &s->tokens[s->n_tokens];
+    token->flags = (uint8_t)((generic ? TOKEN_GENERIC : 0) | (place ? TOKEN_PLACE : 0));
+    return PyLong_FromSsize_t(s->n_tokens++);
+}
+
+/* add_spelling(token id, text) -> spelling id: the word is written so; it joins the neighbourhoods */
+static PyObject *Store_add_spelling(Store *s, PyObject *args) {
+    long t;
     const char *text;
     Py_ssize_t len;
-    long exact;
-    if (!PyArg_ParseTuple(args, "s#l", &text, &len, &exact)) return NULL;
-    if (exact != -1 && check_token(s, exact) < 0) return NULL;
-    Py_ssize_t n = 0, size = 0;
-    if (exact >= 0) {
-        if (grow((void **)&s->near, &s->near_cap, 1, sizeof(int32_t), 0) < 0) return NULL;
-        s->near[n++] = (int32_t)exact;
+    if (!PyArg_ParseTuple(args, "ls#", &t, &text, &len)) return NULL;
+    if (check_token(s, t) < 0) return NULL;
+    if (len == 0 || len > MAX_TOKEN_LEN || s->n_spellings >= INT32_MAX || s->text_len + len > UINT32_MAX) {
+        PyErr_SetString(PyExc_ValueError, "a spelling is 1 to 65535 bytes, and at most 2**31 of them");
+        return NULL;
     }
-    Py_ssize_t first_fuzzy = n;
-    if (len >= s->min_fuzzy && len <= MAX_TOKEN_LEN && s->nb_cap) {
-        uint64_t *hashes = PyMem_Malloc((size_t)(len + 1) * sizeof(uint64_t));
-        if (!hashes) return PyErr_NoMemory();
-        Py_ssize_t k = variants(text, len, hashes);
-        size_t mask = (size_t)s->nb_cap - 1;
-        /* each step below waits on memory far beyond the caches at a million names (a bucket,
-           a token, its letters): ask for all of a step's lines before reading any */
-        for (Py_ssize_t i = 0; i < k; i++) {
-            __builtin_prefetch(&s->nb_token[(size_t)hashes[i] & mask]);
-            __builtin_prefetch(&s->nb_hash[(size_t)hashes[i] & mask]);
-        }
-        if (exact >= 0) __builtin_prefetch(&s->tokens[exact]);
-        for (Py_ssize_t i = 0; i < k; i++) {
-            for (size_t at = (size_t)hashes[i] & mask; s->nb_token[at] != NB_EMPTY; at = (at + 1) & mask) {
-                int32_t t = s->nb_token[at];
-                if (t < 0 || t == exact || s->nb_hash[at] != hashes[i]) continue;
-                if (grow((void **)&s->near, &s->near_cap, n + 1, sizeof(int32_t), 0) < 0) {
-                    PyMem_Free(hashes);
-                    return NULL;
-                }
-                s->near[n++] = t;
+    if (grow((void **)&s->spellings, &s->cap_spellings, s->n_spellings + 1, sizeof(Spelling), 1) < 0) return NULL;
+    if (grow((void **)&s->text, &s->text_cap, s->text_len + len, 1, 0) < 0) return NULL;
+    uint64_t *hashes = PyMem_Malloc((size_t)variant_room(&s->m, len) * sizeof(uint64_t));
+    if (!hashes) return PyErr_NoMemory();
+    Py_ssize_t k = variants(&s->m, text, len, hashes);
+    if (nb_reserve(s, k) < 0) { PyMem_Free(hashes); return NULL; }
+    int32_t id = (int32_t)s->n_spellings;
+    for (Py_ssize_t i = 0; i < k; i++) nb_insert_raw(s, hashes[i], id);
+    PyMem_Free(hashes);
+    Spelling *sp = &s->spellings[s->n_spellings++];
+    memcpy(s->text + s->text_len, text, (size_t)len);
+    sp->token = (int32_t)t;
+    sp->text_off = (uint32_t)s->text_len;
+    sp->text_len = (uint16_t)len;
+    sp->alive = 1;
+    s->text_len += len;
+    return PyLong_FromLong(id);
+}
+
+/* forget_spelling(spelling id): no listed name writes the word so any more (its id is not reused) */
+static PyObject *Store_forget_spelling(Store *s, PyObject *arg) {
+    long id = PyLong_AsLong(arg);
+    if (id == -1 && PyErr_Occurred()) return NULL;
+    if (id < 0 || id >= s->n_spellings || !s->spellings[id].alive) {
+        PyErr_Format(PyExc_IndexError, "no spelling %ld", id);
+        return NULL;
+    }
+    Spelling *sp = &s->spellings[id];
+    Py_ssize_t len = sp->text_len;
+    uint64_t *hashes = PyMem_Malloc((size_t)variant_room(&s->m, len) * sizeof(uint64_t));
+    if (!hashes) return PyErr_NoMemory();
+    Py_ssize_t k = variants(&s->m, spelling_text(s, sp), len, hashes);
+    size_t mask = (size_t)s->nb_cap - 1;
+    for (Py_ssize_t i = 0; i < k; i++) {
+        for (size_t at = (size_t)hashes[i] & mask; s->nb_spelling[at] != NB_EMPTY; at = (at + 1) & mask) {
+            if (s->nb_spelling[at] == (int32_t)id && s->nb_hash[at] == hashes[i]) {
+                s->nb_spelling[at] = NB_GONE;
+                s->nb_gone++;
+                break;
             }
         }
-        PyMem_Free(hashes);
-        Py_ssize_t fuzzy = sort_unique(s->near + first_fuzzy, n - first_fuzzy), kept = first_fuzzy;
-        for (Py_ssize_t i = first_fuzzy; i < first_fuzzy + fuzzy; i++) __builtin_prefetch(&s->tokens[s->near[i]]);
-        for (Py_ssize_t i = first_fuzzy; i < first_fuzzy + fuzzy; i++)
-            __builtin_prefetch(token_text(s, &s->tokens[s->near[i]]));
-        for (Py_ssize_t i = first_fuzzy; i < first_fuzzy + fuzzy; i++) {
-            const Token *token = &s->tokens[s->near[i]];
-            if (one_edit_apart(text, len, token_text(s, token), token->text_len)) s->near[kept++] = s->near[i];
+    }
+    PyMem_Free(hashes);
+    sp->alive = 0;
+    Py_RETURN_NONE;
+}
+
+/* similar(key, surface, exact token id or -1, common df) -> (how many names hold them, token
+   ids, similarities, the most a name can gain from them: the highest similarity times idf, the
+   ids of those held by more than common df names): the
+   listed words like the query word (words.py's word_similarity for every
+   listed word: the exact one at 1.0, the others by their closest spelling, lowered by
+   listed_neighbour when the query word is itself listed), ascending by id after the exact one */
+static PyObject *Store_similar(Store *s, PyObject *args) {
+    const char *key, *surface;
+    Py_ssize_t key_len, surface_len;
+    long exact, common_df;
+    if (!PyArg_ParseTuple(args, "s#s#ll", &key, &key_len, &surface, &surface_len, &exact, &common_df)) return NULL;
+    if (exact != -1 && check_token(s, exact) < 0) return NULL;
+    const char *query[2] = {key, surface};
+    Py_ssize_t query_len[2] = {key_len, surface_len};
+    int n_query = surface_len == key_len && memcmp(key, surface, (size_t)key_len) == 0 ? 1 : 2;
+    Py_ssize_t found = 0;  /* spelling ids, into s->near */
+    if (s->nb_cap) {
+        size_t mask = (size_t)s->nb_cap - 1;
+        for (int q = 0; q < n_query; q++) {
+            if (query_len[q] > MAX_FUZZY_LEN || query_len[q] < s->m.min_fuzzy - 1) continue;
+            uint64_t hashes[1 + MAX_FUZZY_LEN + MAX_FUZZY_LEN * (MAX_FUZZY_LEN - 1) / 2];
+            Py_ssize_t k = variants(&s->m, query[q], query_len[q], hashes);
+            /* each step waits on memory far beyond the caches at a million names: ask for all of
+               a step's lines before reading any */
+            for (Py_ssize_t i = 0; i < k; i++) {
+                __builtin_prefetch(&s->nb_spelling[(size_t)hashes[i] & mask]);
+                __builtin_prefetch(&s->nb_hash[(size_t)hashes[i] & mask]);
+            }
+            for (Py_ssize_t i = 0; i < k; i++) {
+                for (size_t at = (size_t)hashes[i] & mask; s->nb_spelling[at] != NB_EMPTY; at = (at + 1) & mask) {
+                    int32_t sp = s->nb_spelling[at];
+                    if (sp < 0 || s->nb_hash[at] != hashes[i]) continue;
+                    if (grow((void **)&s->near, &s->near_cap, found + 1, sizeof(int32_t), 0) < 0) return NULL;
+                    s->near[found++] = sp;
+                }
+            }
         }
-        n = kept;
     }
-    PyObject *ids = PyTuple_New(n), *sims = PyTuple_New(n);
-    if (!ids || !sims) goto fail;
+    found = sort_unique(s->near, found);
+    for (Py_ssize_t i = 0; i < found; i++) __builtin_prefetch(&s->spellings[s->near[i]]);
+    /* each listed word found, with the best similarity of its spellings: a word has a few
+       neighbours, so a linear look for one already found does */
+    Py_ssize_t n = 0, cap = 0;
+    int32_t *ids = NULL;
+    double *sims = NULL;
+    if (exact >= 0) {
+        if (grow((void **)&ids, &cap, 1, sizeof(int32_t), 0) < 0) return NULL;
+        Py_ssize_t cap2 = 0;
+        if (grow((void **)&sims, &cap2, cap, sizeof(double), 0) < 0) { PyMem_Free(ids); return NULL; }
+        ids[n] = (int32_t)exact;
+        sims[n++] = 1.0;
+    }
+    Py_ssize_t first_fuzzy = n;
+    for (Py_ssize_t i = 0; i < found; i++) {
+        const Spelling *sp = &s->spellings[s->near[i]];
+        if (sp->token == exact) continue;
+        double best = 0.0;
+        for (int q = 0; q < n_query; q++) {
+            int d = osa_upto2(query[q], query_len[q], spelling_text(s, sp), sp->text_len);
+            if (d >= 1 && d <= 2) {
+                double sim = edit_similarity(&s->m, d, query[q], query_len[q], spelling_text(s, sp), sp->text_len);
+                if (sim > best) best = sim;
+            }
+        }
+        if (best == 0.0) continue;
+        Py_ssize_t at = first_fuzzy;
+        while (at < n && ids[at] != sp->token) at++;
+        if (at < n) {
+            if (best > sims[at]) sims[at] = best;
+            continue;
+        }
+        Py_ssize_t cap2 = cap;
+        if (grow((void **)&ids, &cap, n + 1, sizeof(int32_t), 0) < 0) { PyMem_Free(sims); return NULL; }
+        if (grow((void **)&sims, &cap2, cap, sizeof(double), 0) < 0) { PyMem_Free(ids); return NULL; }
+        ids[n] = sp->token;
+        sims[n++] = best;
+    }
+    /* ascending by id after the exact word, as the Python reference lists them */
+    for (Py_ssize_t i = first_fuzzy + 1; i < n; i++) {
+        int32_t id = ids[i];
+        double sim = sims[i];
+        Py_ssize_t j = i;
+        while (j > first_fuzzy && ids[j - 1] > id) { ids[j] = ids[j - 1]; sims[j] = sims[j - 1]; j--; }
+        ids[j] = id;
+        sims[j] = sim;
+    }
+    PyObject *id_tuple = PyTuple_New(n), *sim_tuple = PyTuple_New(n), *common = NULL;
+    Py_ssize_t size = 0, n_common = 0;
+    double most = 0.0;
+    if (!id_tuple || !sim_tuple) goto fail;
+    for (Py_ssize_t i = 0; i < n; i++) n_common += s->tokens[ids[i]].len > (uint32_t)common_df;
+    common = PyTuple_New(n_common);
+    if (!common) goto fail;
+    n_common = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *id = PyLong_FromLong(s->near[i]), *sim = PyFloat_FromDouble(i < first_fuzzy ? 1.0 : 0.9);
-        if (!id || !sim) { Py_XDECREF(id); Py_XDECREF(sim); goto fail; }
-        PyTuple_SET_ITEM(ids, i, id);
-        PyTuple_SET_ITEM(sims, i, sim);
-        size += s->tokens[s->near[i]].len;
+        double sim = i < first_fuzzy ? sims[i] : (exact >= 0 ? sims[i] * s->m.listed_neighbour : sims[i]);
+        double reach = sim * idf_of(s, &s->tokens[ids[i]]);
+        if (reach > most) most = reach;
+        PyObject *id = PyLong_FromLong(ids[i]), *sim_obj = PyFloat_FromDouble(sim);
+        if (!id || !sim_obj) { Py_XDECREF(id); Py_XDECREF(sim_obj); goto fail; }
+        if (s->tokens[ids[i]].len > (uint32_t)common_df) {
+            Py_INCREF(id);
+            PyTuple_SET_ITEM(common, n_common++, id);
+        }
+        PyTuple_SET_ITEM(id_tuple, i, id);
+        PyTuple_SET_ITEM(sim_tuple, i, sim_obj);
+        size += s->tokens[ids[i]].len;
     }
-    return Py_BuildValue("(nNN)", size, ids, sims);
+    PyMem_Free(ids);
+    PyMem_Free(sims);
+    return Py_BuildValue("(nNNdN)", size, id_tuple, sim_tuple, most, common);
 fail:
-    Py_XDECREF(ids);
-    Py_XDECREF(sims);
+    PyMem_Free(ids);
+    PyMem_Free(sims);
+    Py_XDECREF(id_tuple);
+    Py_XDECREF(sim_tuple);
+    Py_XDECREF(common);
     return NULL;
 }
 
 static PyObject *Store_add_name(Store *s, PyObject *args) {
     PyObject *tokens;
     int person, form;
-    if (!PyArg_ParseTuple(args, "O!pi", &PyTuple_Type, &tokens, &person, &form)) return NULL;
+    long owner;
+    if (!PyArg_ParseTuple(args, "O!pil", &PyTuple_Type, &tokens, &person, &form, &owner)) return NULL;
+    if (owner < 0 || owner > INT32_MAX) {
+        PyErr_SetString(PyExc_ValueError, "an owner is a non-negative int32");
+        return NULL;
+    }
     Py_ssize_t n = PyTuple_GET_SIZE(tokens);
     if (n == 0 || n > 0xFFFF || form < 0 || form > 0xFF) {
         PyErr_SetString(PyExc_ValueError, "a name holds 1 to 65535 tokens, a form id is 0 to 255");
@@ -357,6 +541,7 @@ static PyObject *Store_add_name(Store *s, PyObject *args) {
         return NULL;
     }
     if (grow((void **)&s->names, &s->cap_slots, s->n_slots + 1, sizeof(Name), 1) < 0) return NULL;
+    if (grow((void **)&s->owners, &s->cap_owners, s->n_slots + 1, sizeof(int32_t), 0) < 0) return NULL;
     Name *name = &s->names[s->n_slots];
     int32_t *ids = name->tokens;
     if (n > INLINE_TOKENS) {
@@ -392,6 +577,7 @@ static PyObject *Store_add_name(Store *s, PyObject *args) {
     name->len = (uint16_t)n;
     name->form = (uint8_t)form;
     name->flags = ALIVE | (person ? PERSON : 0);
+    s->owners[s->n_slots] = (int32_t)owner;
     s->n_slots++;
     s->live++;
     s->generation++;
@@ -434,6 +620,14 @@ static PyObject *Store_df(Store *s, PyObject *arg) {
     if (t == -1 && PyErr_Occurred()) return NULL;
     if (check_token(s, t) < 0) return NULL;
     return PyLong_FromUnsignedLong(s->tokens[t].len);
+}
+
+/* idf(token id) -> the word's rarity among the listed names, as the name score weighs it */
+static PyObject *Store_idf(Store *s, PyObject *arg) {
+    long t = PyLong_AsLong(arg);
+    if (t == -1 && PyErr_Occurred()) return NULL;
+    if (check_token(s, t) < 0) return NULL;
+    return PyFloat_FromDouble(idf_of(s, &s->tokens[t]));
 }
 
 /* ------------------------------------------------------------------ retrieval */
@@ -552,8 +746,8 @@ static Py_ssize_t postings_size(Store *s, PyObject *tokens) {
 }
 
 /* The candidate slots of a query into s->cands, ascending; returns how many, -1 on error.
- *   rare:     the names of the first group's tokens, and the second group's too when both are
- *             few (len(union) + size of the second <= small_groups)
+ *   rare:     the names of the first group's tokens, the names made of one of the second
+ *             group's tokens alone (a mononym), and the explicit slots (int32 bytes) if given
  *   both:     the names holding a token of each group: the second as a sorted union (bytes)
  *             is galloped through, as token ids it is looked for in each candidate's record
  *   explicit: the slots given (blocking paths that Python answers from its own caches) */
@@ -581,16 +775,36 @@ static Py_ssize_t candidates(Store *s, int mode, PyObject *first, PyObject *seco
     }
     if (mode == MODE_RARE) {
         if (append_postings(s, first, &s->cands, &s->cands_cap, &n) < 0) return -1;
-        n = sort_unique(s->cands, n);
-        if (second != Py_None) {
-            Py_ssize_t size = postings_size(s, second);
-            if (size < 0) return -1;
-            if (n + size <= small_groups) {
-                if (append_postings(s, second, &s->cands, &s->cands_cap, &n) < 0) return -1;
-                n = sort_unique(s->cands, n);
+        if (explicit_slots != Py_None) {  /* names blocking found apart (blocking.py's common words) */
+            if (!PyBytes_Check(explicit_slots) || PyBytes_GET_SIZE(explicit_slots) % sizeof(int32_t)) {
+                PyErr_SetString(PyExc_TypeError, "explicit slots on the rare path: int32 bytes");
+                return -1;
+            }
+            Py_ssize_t k = PyBytes_GET_SIZE(explicit_slots) / (Py_ssize_t)sizeof(int32_t);
+            if (grow((void **)&s->cands, &s->cands_cap, n + k, sizeof(int32_t), 0) < 0) return -1;
+            const int32_t *slots = (const int32_t *)PyBytes_AS_STRING(explicit_slots);
+            for (Py_ssize_t i = 0; i < k; i++) {
+                if (check_slot(s, slots[i]) < 0) return -1;
+                s->cands[n++] = slots[i];
             }
         }
-        return n;
+        if (second != Py_None) {  /* words whose names count only when made of that word alone */
+            for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(second); i++) {
+                Token *token;
+                if (token_arg(s, second, i, &token) < 0) return -1;
+                int32_t id = (int32_t)(token - s->tokens);
+                if (grow((void **)&s->cands, &s->cands_cap, n + token->len, sizeof(int32_t), 0) < 0) return -1;
+                for (uint32_t j = 0; j < token->len; j++) {
+                    if (j + FILTER_AHEAD < token->len) __builtin_prefetch(&s->names[token->postings[j + FILTER_AHEAD]]);
+                    const Name *name = &s->names[token->postings[j]];
+                    const int32_t *ids = name_tokens(s, name);
+                    uint32_t a = 0;
+                    while (a < name->len && ids[a] == id) a++;
+                    if (a == name->len) s->cands[n++] = token->postings[j];
+                }
+            }
+        }
+        return sort_unique(s->cands, n);
     }
     if (mode != MODE_BOTH || second == Py_None) {
         PyErr_Format(PyExc_ValueError, "unknown blocking mode %d, or the both path without two groups", mode);
@@ -723,6 +937,16 @@ static PyObject *slots_list(Store *s, Py_ssize_t n) {
     return out;
 }
 
+/* candidate_bytes(...): candidates(...) as int32 bytes, for caching and handing back */
+static PyObject *Store_candidate_bytes(Store *s, PyObject *args) {
+    int mode;
+    PyObject *first, *second, *explicit_slots;
+    Py_ssize_t small_groups;
+    if (!PyArg_ParseTuple(args, "iOOOn", &mode, &first, &second, &explicit_slots, &small_groups)) return NULL;
+    Py_ssize_t n = candidates(s, mode, first, second, explicit_slots, small_groups);
+    return n < 0 ? NULL : PyBytes_FromStringAndSize((const char *)s->cands, n * (Py_ssize_t)sizeof(int32_t));
+}
+
 static PyObject *Store_candidates(Store *s, PyObject *args) {
     int mode;
     PyObject *first, *second, *explicit_slots;
@@ -771,68 +995,132 @@ static PyObject *Store_exact(Store *s, PyObject *arg) {
     return slots_list(s, n);
 }
 
-/* led_by(token id) -> (weight sums ascending, slots in that order): the short names (one or two
-   distinct tokens) holding this token in which it weighs at least half, each with the sum of
-   its tokens' weights (repeats counted, added in the name's order like Python's sum over its
-   tokens). Ties keep slot order. */
-typedef struct { double total; int32_t slot; } Led;
+/* led_by(token id, max ratio) -> ((ratios, slots) of firms' names, (ratios, slots) of persons'):
+   the names holding this word whose other words weigh at most max ratio times this word (as
+   their kind weighs them, a repeat of it counting as another word), by that ratio ascending
+   (ties in slot order), ratios as doubles and slots as int32 in bytes: a query matching one
+   common word alone can only reach the names in which that word carries enough (blocking.py
+   bisects the ratios and hands the slots back). */
+typedef struct { double ratio; int32_t slot; } Led;
 
 static int cmp_led(const void *a, const void *b) {
     const Led *x = a, *y = b;
-    if (x->total != y->total) return x->total < y->total ? -1 : 1;
+    if (x->ratio != y->ratio) return x->ratio < y->ratio ? -1 : 1;
     return (x->slot > y->slot) - (x->slot < y->slot);
 }
 
-static PyObject *Store_led_by(Store *s, PyObject *arg) {
-    long t = PyLong_AsLong(arg);
-    if ((t == -1 && PyErr_Occurred()) || check_token(s, t) < 0) return NULL;
+static PyObject *led_pair(const Led *led, Py_ssize_t n) {
+    PyObject *ratios = PyBytes_FromStringAndSize(NULL, n * (Py_ssize_t)sizeof(double));
+    PyObject *slots = PyBytes_FromStringAndSize(NULL, n * (Py_ssize_t)sizeof(int32_t));
+    if (!ratios || !slots) { Py_XDECREF(ratios); Py_XDECREF(slots); return NULL; }
+    double *r = (double *)PyBytes_AS_STRING(ratios);
+    int32_t *sl = (int32_t *)PyBytes_AS_STRING(slots);
+    for (Py_ssize_t i = 0; i < n; i++) { r[i] = led[i].ratio; sl[i] = led[i].slot; }
+    return Py_BuildValue("(NN)", ratios, slots);
+}
+
+static PyObject *Store_led_by(Store *s, PyObject *args) {
+    long t;
+    double max_ratio;
+    if (!PyArg_ParseTuple(args, "ld", &t, &max_ratio) || check_token(s, t) < 0) return NULL;
     Token *token = &s->tokens[t];
-    double doubled = 2 * weight_of(s, token);
-    Led *led = PyMem_Malloc((size_t)(token->len ? token->len : 1) * sizeof(Led));
+    double idf = idf_of(s, token);
+    Led *led = PyMem_Malloc((size_t)(token->len ? token->len : 1) * 2 * sizeof(Led));
     if (!led) return PyErr_NoMemory();
-    Py_ssize_t n = 0;
+    Led *kinds[2] = {led, led + (token->len ? token->len : 1)};
+    Py_ssize_t n[2] = {0, 0};
     for (uint32_t j = 0; j < token->len; j++) {
+        if (j + FILTER_AHEAD < token->len) __builtin_prefetch(&s->names[token->postings[j + FILTER_AHEAD]]);
         const Name *name = &s->names[token->postings[j]];
         const int32_t *ids = name_tokens(s, name);
-        int32_t other = -1;
-        int short_name = 1;
-        for (uint32_t a = 0; a < name->len && short_name; a++) {
-            if (ids[a] == (int32_t)t || ids[a] == other) continue;
-            if (other < 0) other = ids[a]; else short_name = 0;  /* a third distinct token */
+        int person = (name->flags & PERSON) != 0;
+        double own = weigh(&s->m, idf, token->flags & TOKEN_GENERIC, token->flags & TOKEN_PLACE, person);
+        double rest = 0.0;
+        int seen_self = 0;
+        for (uint32_t a = 0; a < name->len; a++) {
+            if (ids[a] == (int32_t)t && !seen_self) { seen_self = 1; continue; }
+            Token *other = &s->tokens[ids[a]];
+            rest += weigh(&s->m, idf_of(s, other), other->flags & TOKEN_GENERIC, other->flags & TOKEN_PLACE, person);
         }
-        if (!short_name) continue;
-        double total = 0.0;
-        for (uint32_t a = 0; a < name->len; a++) total += weight_of(s, &s->tokens[ids[a]]);
-        if (doubled >= total) { led[n].total = total; led[n].slot = token->postings[j]; n++; }
+        double ratio = own > 0.0 ? rest / own : INFINITY;
+        if (ratio > max_ratio) continue;
+        kinds[person][n[person]].ratio = ratio;
+        kinds[person][n[person]++].slot = token->postings[j];
     }
-    qsort(led, (size_t)n, sizeof(Led), cmp_led);
-    PyObject *totals = PyList_New(n), *slots = PyList_New(n);
-    if (!totals || !slots) goto fail;
+    qsort(kinds[0], (size_t)n[0], sizeof(Led), cmp_led);
+    qsort(kinds[1], (size_t)n[1], sizeof(Led), cmp_led);
+    PyObject *firms = led_pair(kinds[0], n[0]), *persons = firms ? led_pair(kinds[1], n[1]) : NULL;
+    PyMem_Free(led);
+    if (!persons) { Py_XDECREF(firms); return NULL; }
+    return Py_BuildValue("(NN)", firms, persons);
+}
+
+/* blocking.py's _led_ceiling */
+static inline double led_ceiling(const Model *m, double w, double sim, double rest, double others, double cutoff) {
+    if (w <= 0.0) return -1.0;
+    return ((sim + rest / w) / cutoff - 1.0 - m->added_weight * others / w) / m->left_out_weight;
+}
+
+/* sieve(token ids, similarities, common df, rest, others_firm, others_person, cutoff, needed,
+ *       differs) -> (few, alone, common): blocking.py's test, word by word, of whether a name
+ * holding this one of the words taken (and none of the others) can reach the cutoff (see
+ * _led_ceiling there). few: words few names hold whose names may, with other words; alone:
+ * those whose names may only when made of the word alone; common: (token id, firm ceiling,
+ * person ceiling, firm alone ceiling, person alone ceiling, person weight) of the words more
+ * names hold, for their cached lists. */
+static PyObject *Store_sieve(Store *s, PyObject *args) {
+    PyObject *ids, *sims;
+    long common_df;
+    double rest, others_firm, others_person, cutoff, needed;
+    int differs;
+    if (!PyArg_ParseTuple(args, "O!O!ldddddp", &PyTuple_Type, &ids, &PyTuple_Type, &sims, &common_df, &rest,
+                          &others_firm, &others_person, &cutoff, &needed, &differs))
+        return NULL;
+    Py_ssize_t n = PyTuple_GET_SIZE(ids);
+    if (PyTuple_GET_SIZE(sims) != n) {
+        PyErr_SetString(PyExc_ValueError, "a similarity per token");
+        return NULL;
+    }
+    PyObject *few = PyList_New(0), *alone = PyList_New(0), *common = PyList_New(0);
+    if (!few || !alone || !common) goto fail;
     for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *total = PyFloat_FromDouble(led[i].total), *slot = PyLong_FromLong(led[i].slot);
-        if (!total || !slot) { Py_XDECREF(total); Py_XDECREF(slot); goto fail; }
-        PyList_SET_ITEM(totals, i, total);
-        PyList_SET_ITEM(slots, i, slot);
+        Token *token;
+        if (token_arg(s, ids, i, &token) < 0) goto fail;
+        double sim = PyFloat_AsDouble(PyTuple_GET_ITEM(sims, i));
+        if (sim == -1.0 && PyErr_Occurred()) goto fail;
+        if (rest == 0.0 && sim <= cutoff) continue;  /* not even the word alone reaches it */
+        double idf = idf_of(s, token);
+        int generic = token->flags & TOKEN_GENERIC, place = token->flags & TOKEN_PLACE;
+        double w_firm = weigh(&s->m, idf, generic, place, 0), w_person = weigh(&s->m, idf, generic, place, 1);
+        double firm = led_ceiling(&s->m, w_firm, sim, rest, others_firm, needed);
+        double person = led_ceiling(&s->m, w_person, sim, rest, others_person, needed);
+        double alone_firm = -1.0, alone_person = -1.0;
+        if (differs) {
+            alone_firm = led_ceiling(&s->m, w_firm, sim, rest, others_firm, cutoff);
+            alone_person = led_ceiling(&s->m, w_person, sim, rest, others_person, cutoff);
+        }
+        if (firm < 0.0 && person < 0.0 && alone_firm < 0.0 && alone_person < 0.0) continue;
+        PyObject *id = PyTuple_GET_ITEM(ids, i), *item;
+        if (token->len <= (uint32_t)common_df) {
+            if (PyList_Append(firm >= 0.0 || person >= 0.0 ? few : alone, id) < 0) goto fail;
+            continue;
+        }
+        item = Py_BuildValue("(Oddddd)", id, firm, person, alone_firm, alone_person, w_person);
+        if (!item || PyList_Append(common, item) < 0) { Py_XDECREF(item); goto fail; }
+        Py_DECREF(item);
     }
-    PyMem_Free(led);
-    return Py_BuildValue("(NN)", totals, slots);
+    return Py_BuildValue("(NNN)", few, alone, common);
 fail:
-    PyMem_Free(led);
-    Py_XDECREF(totals);
-    Py_XDECREF(slots);
+    Py_XDECREF(few);
+    Py_XDECREF(alone);
+    Py_XDECREF(common);
     return NULL;
 }
 
 /* ------------------------------------------------------------------ scoring */
 
-static int cmp_option(const double sa, const int32_t pa, const double sb, const int32_t pb) {
-    /* Python's sorted(..., reverse=True) of (similarity, position) pairs */
-    if (sa != sb) return sa > sb;
-    return pa > pb;
-}
-
-/* reach: listed token -> the query positions reaching it, best first (engine.py's `reach`).
-   positions[p] = (size, token ids, similarities) of query word p. */
+/* reach: listed token -> the query positions reaching it with their similarities, in query
+   order. positions[p] = (size, token ids, similarities, ...) of query word p (similar()). */
 static int build_reach(Store *s, PyObject *positions, uint32_t *epoch_out) {
     if (s->reach_epoch >= UINT32_MAX - 1) {
         for (Py_ssize_t t = 0; t < s->n_tokens; t++) s->tokens[t].reach_mark = 0;
@@ -840,20 +1128,18 @@ static int build_reach(Store *s, PyObject *positions, uint32_t *epoch_out) {
     }
     uint32_t epoch = ++s->reach_epoch;
     Py_ssize_t nq = PyTuple_GET_SIZE(positions), total = 0, nreached = 0;
-    for (Py_ssize_t p = 0; p < nq; p++) {  /* ask for every token first: their misses overlap */
-        PyObject *item = PyTuple_GET_ITEM(positions, p);
-        if (PyTuple_Check(item) && PyTuple_GET_SIZE(item) == 3 && PyTuple_Check(PyTuple_GET_ITEM(item, 1)))
-            prefetch_tokens(s, PyTuple_GET_ITEM(item, 1), 0);  /* a bad item is reported below */
-    }
     for (Py_ssize_t p = 0; p < nq; p++) {
         PyObject *item = PyTuple_GET_ITEM(positions, p);
-        if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 3 || !PyTuple_Check(PyTuple_GET_ITEM(item, 1))
+        if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) < 3 || !PyTuple_Check(PyTuple_GET_ITEM(item, 1))
             || !PyTuple_Check(PyTuple_GET_ITEM(item, 2))
             || PyTuple_GET_SIZE(PyTuple_GET_ITEM(item, 1)) != PyTuple_GET_SIZE(PyTuple_GET_ITEM(item, 2))) {
-            PyErr_SetString(PyExc_TypeError, "a query position: (size, token ids, similarities)");
+            PyErr_SetString(PyExc_TypeError, "a query position: (size, token ids, similarities, ...)");
             return -1;
         }
-        PyObject *tokens = PyTuple_GET_ITEM(item, 1);
+        prefetch_tokens(s, PyTuple_GET_ITEM(item, 1), 0);
+    }
+    for (Py_ssize_t p = 0; p < nq; p++) {
+        PyObject *tokens = PyTuple_GET_ITEM(PyTuple_GET_ITEM(positions, p), 1);
         for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(tokens); i++) {
             Token *token;
             if (token_arg(s, tokens, i, &token) < 0) return -1;
@@ -888,15 +1174,9 @@ static int build_reach(Store *s, PyObject *positions, uint32_t *epoch_out) {
             Token *token = &s->tokens[PyLong_AsLong(PyTuple_GET_ITEM(tokens, i))];  /* checked above */
             double sim = PyFloat_AsDouble(PyTuple_GET_ITEM(sims, i));
             if (sim == -1.0 && PyErr_Occurred()) return -1;
-            /* insertion into the token's run, kept in order */
-            int32_t base = token->reach_at, k = token->reach_cnt++;
-            while (k > 0 && cmp_option(sim, (int32_t)p, s->opt_sim[base + k - 1], s->opt_pos[base + k - 1])) {
-                s->opt_sim[base + k] = s->opt_sim[base + k - 1];
-                s->opt_pos[base + k] = s->opt_pos[base + k - 1];
-                k--;
-            }
-            s->opt_sim[base + k] = sim;
-            s->opt_pos[base + k] = (int32_t)p;
+            int32_t k = token->reach_at + token->reach_cnt++;
+            s->opt_sim[k] = sim;
+            s->opt_pos[k] = (int32_t)p;
         }
     }
     *epoch_out = epoch;
@@ -908,147 +1188,299 @@ static inline void prefetch_name_tokens(const Store *s, const Name *name) {
     for (uint32_t i = 0; i < name->len && i < INLINE_TOKENS; i++) __builtin_prefetch(&s->tokens[ids[i]]);
 }
 
-/* match(mode, first, second, explicit, small_groups, positions, query_weights, whole_query,
- *       form, want_person, in_text) -> [(slot, score)] for the candidates scoring above 0.5,
- * ascending by slot. want_person: -1 either kind, else a name of the other kind is scored
- * x0.9 (engine.py's _match_tokens). */
-static PyObject *Store_match(Store *s, PyObject *args) {
-    int mode, form, want_person, in_text;
-    PyObject *first, *second, *explicit_slots, *positions, *weights_obj;
-    Py_ssize_t small_groups;
-    double whole_query;
-    if (!PyArg_ParseTuple(args, "iOOOnO!O!diip", &mode, &first, &second, &explicit_slots, &small_groups,
-                          &PyTuple_Type, &positions, &PyList_Type, &weights_obj, &whole_query, &form,
-                          &want_person, &in_text))
-        return NULL;
-    Py_ssize_t nq = PyTuple_GET_SIZE(positions);
-    if (PyList_GET_SIZE(weights_obj) != nq || nq == 0) {
-        PyErr_SetString(PyExc_ValueError, "one weight per query position, and at least one position");
-        return NULL;
+/* An alignment option: query position i may explain listed word j at this similarity */
+typedef struct { double sim, weight; int32_t i, j; } Option;
+
+static int better_option(const Option *a, const Option *b) {
+    /* scoring.py's order: sorted((sim, weight, -i, -j), reverse=True) */
+    if (a->sim != b->sim) return a->sim > b->sim;
+    if (a->weight != b->weight) return a->weight > b->weight;
+    if (a->i != b->i) return a->i < b->i;
+    return a->j < b->j;
+}
+
+typedef struct {
+    double idf[MAX_QUERY];
+    uint8_t flags[MAX_QUERY];
+    Py_ssize_t n;
+    int form, want_person, in_text;
+} Query;
+
+/* What score_name found, for an explanation (Store.explain) */
+typedef struct {
+    int32_t pair_i[MAX_QUERY], pair_j[MAX_QUERY];
+    double pair_sim[MAX_QUERY];
+    int n_pairs;
+    double base;
+    int middle_dropped, differing;  /* differing: 0 none, 1 common words only, 2 a distinctive word */
+    int form_differs, kind_differs;
+} Explained;
+
+/* scoring.py's score_reading for one listed name; *partial: words were left over (listed ones
+   left out, or reported ones added): the names are alike, not the same. ex: filled when given. */
+static double score_name(Store *s, const Query *q, const Name *name, uint32_t reach_epoch, int *partial,
+                         Explained *ex) {
+    const Model *m = &s->m;
+    const int32_t *ids = name_tokens(s, name);
+    const Py_ssize_t len = name->len;
+    const int person = (name->flags & PERSON) != 0;
+    if (len > 0xFF) return 0.0;
+    double lw[0x100];
+    Option options[0x400];
+    Py_ssize_t n_options = 0;
+    for (Py_ssize_t j = 0; j < len; j++) {
+        Token *token = &s->tokens[ids[j]];
+        lw[j] = weigh(m, idf_of(s, token), token->flags & TOKEN_GENERIC, token->flags & TOKEN_PLACE, person);
+        if (token->reach_mark != reach_epoch) continue;
+        for (int32_t o = token->reach_at; o < token->reach_at + token->reach_cnt; o++) {
+            if (n_options == (Py_ssize_t)(sizeof options / sizeof options[0])) break;
+            Option opt = {s->opt_sim[o], lw[j], s->opt_pos[o], (int32_t)j};
+            Py_ssize_t k = n_options++;  /* insertion: few options a name */
+            while (k > 0 && better_option(&opt, &options[k - 1])) { options[k] = options[k - 1]; k--; }
+            options[k] = opt;
+        }
     }
+    if (!n_options && !ex) return 0.0;
+    uint8_t used_q[MAX_QUERY] = {0}, used_l[0x100] = {0};
+    double found = 0.0, found_weight = 0.0;
+    if (ex) ex->n_pairs = 0;
+    for (Py_ssize_t k = 0; k < n_options; k++) {
+        const Option *opt = &options[k];
+        if (used_q[opt->i] || used_l[opt->j]) continue;
+        used_q[opt->i] = used_l[opt->j] = 1;
+        found += lw[opt->j] * opt->sim;
+        found_weight += lw[opt->j];
+        if (ex) {
+            ex->pair_i[ex->n_pairs] = opt->i;
+            ex->pair_j[ex->n_pairs] = opt->j;
+            ex->pair_sim[ex->n_pairs++] = opt->sim;
+        }
+    }
+    double left_out = 0.0, added = 0.0;
+    int n_left_out = 0, n_added = 0, n_added_strong = 0, common = 1;
+    for (Py_ssize_t j = 0; j < len; j++) {
+        if (used_l[j]) continue;
+        Token *token = &s->tokens[ids[j]];
+        left_out += lw[j];
+        n_left_out++;
+        if (!(token->flags & (TOKEN_GENERIC | TOKEN_PLACE))) common = 0;
+    }
+    for (Py_ssize_t i = 0; i < q->n; i++) {
+        if (used_q[i]) continue;
+        n_added++;
+        if (!(q->flags[i] & (QUERY_GENERIC | QUERY_PLACE))) common = 0;
+        if (q->flags[i] & QUERY_WEAK) continue;
+        n_added_strong++;
+        added += weigh(m, q->idf[i], q->flags[i] & QUERY_GENERIC, q->flags[i] & QUERY_PLACE, person);
+    }
+    int middle_dropped = person && len >= 3 && n_left_out && !n_added_strong && used_l[0] && used_l[len - 1];
+    double left_out_factor = middle_dropped ? m->left_out_middle_weight : m->left_out_weight;
+    double whole = found_weight + left_out_factor * left_out + m->added_weight * added;
+    double score = whole != 0.0 ? found / whole : 0.0;
+    int differing = n_left_out && n_added ? (common ? 1 : 2) : 0;
+    int form_differs = q->form && name->form && q->form != name->form;
+    int kind_differs = q->want_person >= 0 && q->want_person != person;
+    if (ex) {
+        ex->base = score;
+        ex->middle_dropped = middle_dropped;
+        ex->differing = differing;
+        ex->form_differs = form_differs;
+        ex->kind_differs = kind_differs;
+    }
+    if (differing) score *= differing == 1 ? m->differing_weak_word : m->differing_word;
+    if (form_differs) score *= m->form_differs;
+    if (kind_differs) score *= m->kind_differs;
+    if (q->in_text) score *= m->in_ad_text;
+    *partial = n_left_out > 0 || n_added_strong > 0;
+    return score;
+}
+
+static int parse_query(PyObject *positions, PyObject *idf_obj, const char *flags, Py_ssize_t n_flags, int form,
+                       int want_person, int in_text, Query *q) {
+    q->n = PyTuple_GET_SIZE(positions);
+    q->form = form;
+    q->want_person = want_person;
+    q->in_text = in_text;
+    if (q->n == 0 || q->n > MAX_QUERY || PyList_GET_SIZE(idf_obj) != q->n || n_flags != q->n) {
+        PyErr_SetString(PyExc_ValueError, "1 to 64 query positions, with an idf and a flag byte each");
+        return -1;
+    }
+    for (Py_ssize_t p = 0; p < q->n; p++) {
+        q->idf[p] = PyFloat_AsDouble(PyList_GET_ITEM(idf_obj, p));
+        if (q->idf[p] == -1.0 && PyErr_Occurred()) return -1;
+        q->flags[p] = (uint8_t)flags[p];
+    }
+    return 0;
+}
+
+/* explain(slot, positions, query_idf, query_flags, form, want_person, in_text) -> (score, base,
+   ((query position, listed position, similarity), ...) in the order aligned, middle_dropped,
+   differing (0, 1 common words only, 2), form_differs, kind_differs): how match() scored that
+   name, for the features a reviewer reads (engine.py) */
+static PyObject *Store_explain(Store *s, PyObject *args) {
+    long slot;
+    int form, want_person, in_text;
+    PyObject *positions, *idf_obj;
+    const char *flags;
+    Py_ssize_t n_flags;
+    if (!PyArg_ParseTuple(args, "lO!O!y#iip", &slot, &PyTuple_Type, &positions, &PyList_Type, &idf_obj, &flags,
+                          &n_flags, &form, &want_person, &in_text))
+        return NULL;
+    Query q;
+    if (check_slot(s, slot) < 0 || parse_query(positions, idf_obj, flags, n_flags, form, want_person, in_text, &q) < 0)
+        return NULL;
+    uint32_t reach_epoch;
+    if (build_reach(s, positions, &reach_epoch) < 0) return NULL;
+    Explained ex;
+    int partial;
+    double score = score_name(s, &q, &s->names[slot], reach_epoch, &partial, &ex);
+    PyObject *pairs = PyTuple_New(ex.n_pairs);
+    if (!pairs) return NULL;
+    for (int k = 0; k < ex.n_pairs; k++) {
+        PyObject *pair = Py_BuildValue("(iid)", ex.pair_i[k], ex.pair_j[k], ex.pair_sim[k]);
+        if (!pair) { Py_DECREF(pairs); return NULL; }
+        PyTuple_SET_ITEM(pairs, k, pair);
+    }
+    return Py_BuildValue("(ddNOiOO)", score, ex.base, pairs, ex.middle_dropped ? Py_True : Py_False, ex.differing,
+                         ex.form_differs ? Py_True : Py_False, ex.kind_differs ? Py_True : Py_False);
+}
+
+/* A name that passed, for settling (by owner, best first) */
+typedef struct { double score; int32_t slot, owner; uint8_t partial, ambiguous; } Passed;
+
+static int cmp_passed(const void *a, const void *b) {
+    const Passed *x = a, *y = b;
+    if (x->owner != y->owner) return x->owner < y->owner ? -1 : 1;
+    if (x->score != y->score) return x->score > y->score ? -1 : 1;
+    return (x->slot > y->slot) - (x->slot < y->slot);
+}
+
+static int cmp_passed_slot(const void *a, const void *b) {
+    const Passed *x = a, *y = b;
+    return (x->slot > y->slot) - (x->slot < y->slot);
+}
+
+/* match(mode, first, second, explicit, small_groups, positions, query_idf, query_flags, form,
+ *       want_person, in_text, cutoff, margin, settle) -> [(slot, score, partial, ambiguous)]
+ * for the candidates scoring at least cutoff, ascending by slot. query_flags: bytes, QUERY_WEAK |
+ * QUERY_GENERIC | QUERY_PLACE a position; want_person: -1 either kind, else the kind the report
+ * gives. margin >= 0: leave out the names a whole name (no word left over, so a score nothing
+ * lowers later) beats by more than margin, as the engine's settling would. settle: this query
+ * is the only reading of its report value, so settle here what engine.py's _settled would: each
+ * owner's best name only, and ambiguous_part on the partial ones alike within margin of the best
+ * partial one (then the cutoff again). */
+static PyObject *Store_match(Store *s, PyObject *args) {
+    int mode, form, want_person, in_text, settle;
+    PyObject *first, *second, *explicit_slots, *positions, *idf_obj;
+    const char *flags;
+    Py_ssize_t small_groups, n_flags;
+    double cutoff, margin;
+    if (!PyArg_ParseTuple(args, "iOOOnO!O!y#iipddp", &mode, &first, &second, &explicit_slots, &small_groups,
+                          &PyTuple_Type, &positions, &PyList_Type, &idf_obj, &flags, &n_flags, &form,
+                          &want_person, &in_text, &cutoff, &margin, &settle))
+        return NULL;
+    Query q;
+    if (parse_query(positions, idf_obj, flags, n_flags, form, want_person, in_text, &q) < 0) return NULL;
     Py_ssize_t n = candidates(s, mode, first, second, explicit_slots, small_groups);
     if (n < 0) return NULL;
     uint32_t reach_epoch;
     if (build_reach(s, positions, &reach_epoch) < 0) return NULL;
-    double *qw = PyMem_Malloc((size_t)nq * sizeof(double));
-    uint8_t *used = PyMem_Malloc((size_t)nq);
-    PyObject *out = PyList_New(0);
-    if (!qw || !used || !out) goto fail;
-    for (Py_ssize_t p = 0; p < nq; p++) {
-        qw[p] = PyFloat_AsDouble(PyList_GET_ITEM(weights_obj, p));
-        if (qw[p] == -1.0 && PyErr_Occurred()) goto fail;
-    }
     /* At a million names the records and tokens are far beyond the caches and each candidate
        would wait on a miss for its record, then one per token: ask for the record of the
        candidate AHEAD places on, and for the tokens of the one half as far, whose record has
        arrived by then. */
+    Passed *passed = PyMem_Malloc((size_t)(n ? n : 1) * sizeof(Passed));
+    if (!passed) return PyErr_NoMemory();
+    Py_ssize_t kept = 0;
+    double best_whole = -1.0;
     for (Py_ssize_t c = 0; c < n && c < SCORE_AHEAD; c++) __builtin_prefetch(&s->names[s->cands[c]]);
     for (Py_ssize_t c = 0; c < n; c++) {
         if (c + SCORE_AHEAD < n) __builtin_prefetch(&s->names[s->cands[c + SCORE_AHEAD]]);
         if (c + SCORE_AHEAD / 2 < n) prefetch_name_tokens(s, &s->names[s->cands[c + SCORE_AHEAD / 2]]);
+        int partial = 0;
         int32_t slot = s->cands[c];
-        const Name *name = &s->names[slot];
-        const int32_t *ids = name_tokens(s, name);
-        const uint32_t len = name->len;
-        double total_entry = 0.0;
-        for (uint32_t i = 0; i < len; i++) total_entry += weight_of(s, &s->tokens[ids[i]]);
-        if (total_entry == 0.0) continue;
-        memset(used, 0, (size_t)nq);
-        double matched_entry = 0.0, matched_query = 0.0, missed = 0.0, half = total_entry / 2;
-        Py_ssize_t low = nq, high = -1, count = 0;
-        int distinctive_hit = 0, unmatched_entry = 0, sunk = 0;
-        for (uint32_t i = 0; i < len && !sunk; i++) {
-            Token *token = &s->tokens[ids[i]];
-            double w = weight_of(s, token);
-            int explained = 0;
-            if (token->reach_mark == reach_epoch) {
-                int32_t base = token->reach_at, k = token->reach_cnt;
-                for (int32_t o = base; o < base + k; o++) {
-                    int32_t position = s->opt_pos[o];
-                    if (!used[position]) {  /* each query word explains one listed word */
-                        used[position] = 1;
-                        count++;
-                        matched_entry += w * s->opt_sim[o];
-                        matched_query += qw[position];
-                        if (position < low) low = position;
-                        if (position > high) high = position;
-                        if (w >= 1.0) distinctive_hit = 1;
-                        explained = 1;
-                        break;
-                    }
-                }
-            }
-            if (!explained) {
-                unmatched_entry++;
-                missed += w;
-                if (missed >= half) sunk = 1;  /* recall <= 0.5 */
-            }
-        }
-        if (sunk) continue;
-        double recall = matched_entry / total_entry;
-        if (recall <= 0.5) continue;
-        Py_ssize_t span_length;
-        double total_query;
-        if (in_text) {  /* the name is the run of the window that matched */
-            span_length = high - low + 1;
-            total_query = 0.0;
-            for (Py_ssize_t p = low; p <= high; p++) total_query += qw[p];
-        } else {
-            span_length = nq;
-            total_query = whole_query;
-        }
-        double precision = total_query != 0.0 ? matched_query / total_query : 0.0;
-        int person = (name->flags & PERSON) != 0;
-        double score = person ? recall * pow(precision, 0.5) : recall * precision;
-        if (unmatched_entry && count < span_length) score *= 0.5;
-        else if (unmatched_entry && !distinctive_hit) score *= 0.6;
-        if (form && name->form && form != name->form) score *= 0.92;
-        if (score <= 0.5) continue;
-        if (want_person >= 0 && person != want_person) {
-            score *= 0.9;
-            if (score <= 0.5) continue;
-        }
-        PyObject *pair = Py_BuildValue("(id)", slot, score);
-        if (!pair || PyList_Append(out, pair) < 0) { Py_XDECREF(pair); goto fail; }
-        Py_DECREF(pair);
+        double score = score_name(s, &q, &s->names[slot], reach_epoch, &partial, NULL);
+        if (score < cutoff) continue;
+        if (!partial && score > best_whole) best_whole = score;
+        passed[kept++] = (Passed){score, slot, s->owners[slot], (uint8_t)partial, 0};
     }
-    PyMem_Free(qw);
-    PyMem_Free(used);
+    Py_ssize_t out_n = 0;
+    for (Py_ssize_t c = 0; c < kept; c++)  /* margin: what a whole name beats by more goes */
+        if (!(margin >= 0 && best_whole > passed[c].score + margin)) passed[out_n++] = passed[c];
+    if (settle && out_n > 1) {
+        qsort(passed, (size_t)out_n, sizeof(Passed), cmp_passed);
+        Py_ssize_t owners = 0;
+        for (Py_ssize_t c = 0; c < out_n; c++)  /* each owner's best name */
+            if (!owners || passed[c].owner != passed[owners - 1].owner) passed[owners++] = passed[c];
+        out_n = owners;
+        double best_partial = -1.0;
+        Py_ssize_t alike = 0;
+        for (Py_ssize_t c = 0; c < out_n; c++)
+            if (passed[c].partial && passed[c].score > best_partial) best_partial = passed[c].score;
+        for (Py_ssize_t c = 0; c < out_n; c++)
+            alike += passed[c].partial && passed[c].score >= best_partial - margin;
+        if (alike > 1) {
+            Py_ssize_t still = 0;
+            for (Py_ssize_t c = 0; c < out_n; c++) {
+                if (passed[c].partial && passed[c].score >= best_partial - margin) {
+                    passed[c].score *= s->m.ambiguous_part;
+                    passed[c].ambiguous = 1;
+                    if (passed[c].score < cutoff) continue;
+                }
+                passed[still++] = passed[c];
+            }
+            out_n = still;
+        }
+        qsort(passed, (size_t)out_n, sizeof(Passed), cmp_passed_slot);
+    }
+    PyObject *out = PyList_New(0);
+    for (Py_ssize_t c = 0; out && c < out_n; c++) {
+        PyObject *item = Py_BuildValue("(idOO)", passed[c].slot, passed[c].score, passed[c].partial ? Py_True : Py_False,
+                                       passed[c].ambiguous ? Py_True : Py_False);
+        if (!item || PyList_Append(out, item) < 0) Py_CLEAR(out);
+        Py_XDECREF(item);
+    }
+    PyMem_Free(passed);
     return out;
-fail:
-    PyMem_Free(qw);
-    PyMem_Free(used);
-    Py_XDECREF(out);
-    return NULL;
 }
 
 static PyObject *Store_get_live(Store *s, void *closure) { return PyLong_FromSsize_t(s->live); }
 
 static PyObject *Store_nbytes(Store *s, PyObject *unused) {
     size_t bytes = (size_t)s->cap_slots * sizeof(Name) + (size_t)s->pool_cap * 4 + (size_t)s->cap_tokens * sizeof(Token)
-                   + (size_t)s->text_cap + (size_t)s->nb_cap * 12;
+                   + (size_t)s->cap_spellings * sizeof(Spelling) + (size_t)s->text_cap + (size_t)s->nb_cap * 12;
     for (Py_ssize_t t = 0; t < s->n_tokens; t++) bytes += (size_t)s->tokens[t].cap * 4;
     return PyLong_FromSize_t(bytes);
 }
 
 static PyMethodDef Store_methods[] = {
-    {"add_token", (PyCFunction)Store_add_token, METH_VARARGS, "add_token(text, generic) -> token id"},
-    {"forget_token", (PyCFunction)Store_forget_token, METH_O, "forget_token(id): out of the neighbourhoods"},
+    {"add_token", (PyCFunction)Store_add_token, METH_VARARGS, "add_token(generic, place) -> token id"},
+    {"add_spelling", (PyCFunction)Store_add_spelling, METH_VARARGS,
+     "add_spelling(token id, text) -> spelling id: into the typo neighbourhoods"},
+    {"forget_spelling", (PyCFunction)Store_forget_spelling, METH_O, "forget_spelling(spelling id)"},
+    {"reserve", (PyCFunction)Store_reserve, METH_O, "reserve(spellings): room for that many more"},
     {"similar", (PyCFunction)Store_similar, METH_VARARGS,
-     "similar(text, exact id or -1) -> (size, token ids, similarities): the token and those one edit away"},
-    {"add_name", (PyCFunction)Store_add_name, METH_VARARGS, "add_name(token ids, person, form id) -> slot"},
+     "similar(key, surface, exact id or -1, common df) -> (size, token ids, similarities, most, common ids)"},
+    {"add_name", (PyCFunction)Store_add_name, METH_VARARGS, "add_name(token ids, person, form id, owner) -> slot"},
     {"remove_name", (PyCFunction)Store_remove_name, METH_O, "remove_name(slot)"},
     {"df", (PyCFunction)Store_df, METH_O, "df(token id) -> how many names hold it"},
+    {"idf", (PyCFunction)Store_idf, METH_O, "idf(token id) -> its rarity among the listed names"},
     {"candidates", (PyCFunction)Store_candidates, METH_VARARGS,
      "candidates(mode, first, second, explicit, small_groups) -> slots, ascending"},
+    {"candidate_bytes", (PyCFunction)Store_candidate_bytes, METH_VARARGS,
+     "candidate_bytes(mode, first, second, explicit, small_groups) -> the candidates as int32 bytes"},
     {"union", (PyCFunction)Store_union, METH_O, "union(token ids) -> sorted slots of their names, as int32 bytes"},
     {"size", (PyCFunction)Store_size, METH_O, "size(token ids) -> how many names their posting lists hold"},
     {"exact", (PyCFunction)Store_exact, METH_O, "exact(distinct token ids) -> slots of names made of exactly them"},
-    {"led_by", (PyCFunction)Store_led_by, METH_O,
-     "led_by(token id) -> (weight sums ascending, slots): short names in which the token weighs at least half"},
+    {"led_by", (PyCFunction)Store_led_by, METH_VARARGS,
+     "led_by(token id, max ratio) -> ((ratios, slots) of firms, of persons): names by their other words' weight"},
     {"match", (PyCFunction)Store_match, METH_VARARGS,
-     "match(mode, first, second, explicit, small_groups, positions, query_weights, whole_query, form, "
-     "want_person, in_text) -> [(slot, score)]"},
+     "match(mode, first, second, explicit, small_groups, positions, query_idf, query_flags, form, "
+     "want_person, in_text, cutoff, margin, settle) -> [(slot, score, partial, ambiguous)]"},
+    {"sieve", (PyCFunction)Store_sieve, METH_VARARGS,
+     "sieve(ids, sims, common df, rest, others_firm, others_person, cutoff, needed, differs) -> (few, alone, common)"},
+    {"explain", (PyCFunction)Store_explain, METH_VARARGS,
+     "explain(slot, positions, query_idf, query_flags, form, want_person, in_text) -> how match() scored it"},
     {"nbytes", (PyCFunction)Store_nbytes, METH_NOARGS, "bytes held by the arrays"},
     {NULL, NULL, 0, NULL},
 };
@@ -1064,7 +1496,7 @@ static PyTypeObject StoreType = {
     .tp_basicsize = sizeof(Store),
     .tp_dealloc = (destructor)Store_dealloc,
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "The watchlist's names as token ids, their posting lists, and the name score.",
+    .tp_doc = "The watchlist's names as token ids, their posting lists and typo neighbourhoods, and the name score.",
     .tp_methods = Store_methods,
     .tp_getset = Store_getset,
     .tp_init = (initproc)Store_init,
@@ -1072,7 +1504,8 @@ static PyTypeObject StoreType = {
 };
 
 static struct PyModuleDef kernel_module = {
-    PyModuleDef_HEAD_INIT, "_kernel", "Screening kernel: compact posting lists and the name score.", -1, NULL,
+    PyModuleDef_HEAD_INIT, "_kernel", "Screening kernel: compact posting lists, neighbourhoods and the name score.",
+    -1, NULL,
 };
 
 PyMODINIT_FUNC PyInit__kernel(void) {
@@ -1088,5 +1521,8 @@ PyMODINIT_FUNC PyInit__kernel(void) {
     PyModule_AddIntConstant(m, "EXPLICIT", MODE_EXPLICIT);
     PyModule_AddIntConstant(m, "RARE", MODE_RARE);
     PyModule_AddIntConstant(m, "BOTH", MODE_BOTH);
+    PyModule_AddIntConstant(m, "QUERY_WEAK", QUERY_WEAK);
+    PyModule_AddIntConstant(m, "QUERY_GENERIC", QUERY_GENERIC);
+    PyModule_AddIntConstant(m, "QUERY_PLACE", QUERY_PLACE);
     return m;
 }

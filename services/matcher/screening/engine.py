@@ -1,83 +1,94 @@
-"""The screening engine: retrieve candidates from the index, score them with small feature
-functions (each leaves Evidence saying what met what, how, how strongly), combine per entry.
+"""The screening engine: a report's names and identifiers against the watchlist.
 
-Feature scores (each in 0..1):
-  name_tokens   report name vs entry name/alias: weighted token alignment (IDF, generic words
-                light), one-edit typos, any word order; a differing word on both sides
-                (a substitution: "Sinar Jaya Makmur" vs "Sinar Jaya Abadi") sinks it
-  text_name     the same, for a name found in the ad text (after PT/CV/... or Pak/Bu/...,
-                or through a rare word of a listed name)
-  phone         same E.164 number (fields, text, wa.me links)            0.97
-  licence       same normalised licence number                           0.95
-  handle        same social handle                                       0.90
-  url           same host+path (or a listed bare domain)                 0.90
-An entry's score joins its best evidence per kind by noisy-or: independent kinds of evidence
-reinforce each other (a phone hit with a name hit), repeats of one kind do not."""
+A report is screened as a chain of steps:
+  1. names in the name fields (agency_names as firms, recruiter_names as persons), each read
+     as written and, where words are run together or split, as the listed words they make;
+  2. identifiers: phones, licences, handles, URLs in their fields and in the ad text;
+  3. names read out of the ad text (ad_names.py), screened like the name fields;
+  4. settling: a part of a name that several listed names hold alike says none of them for
+     sure (ambiguous_part); text or a value that one listed name explains clearly better than
+     another is evidence for that one only;
+  5. per entry, the best evidence of each kind joined by noisy-or: independent kinds reinforce
+     each other, repeats of one kind do not; the entry is a match at or above the alert
+     threshold, a possible match (band "review") at or above the review threshold.
+Candidates come from blocking.py, scores from the kernel, the features that explain a score
+from scoring.py (model.py names them all)."""
 from __future__ import annotations
 
 import gc
-from bisect import bisect_left
 from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from itertools import combinations
+from dataclasses import dataclass
 
+from services.matcher.screening import model
+from services.matcher.screening._kernel import QUERY_GENERIC, QUERY_PLACE, QUERY_WEAK
+from services.matcher.screening.ad_names import names_in_text, warm_up as warm_up_ad_names
+from services.matcher.screening.blocking import block
 from services.matcher.screening.identifiers import (
     handle_key, handles_in_text, licence_candidates_in_text, licence_key, phone_key, phones_in_text,
     url_key, urls_in_text)
-from services.matcher.screening.index import BOTH, EXPLICIT, RARE, EntryRecord, NameRecord, Similar, WatchlistIndex
+from services.matcher.screening.index import EntryRecord, NameIndex, NameRecord
 from services.matcher.screening.indicators import find_indicators, warm_up as warm_up_indicators
-from services.matcher.screening.normalize import name_key, rules, text_tokens, warm_up as warm_up_names
+from services.matcher.screening.normalize import is_generic, is_place, name_key, warm_up as warm_up_names
 from services.matcher.screening.risk import assess
-from shared.schemas import EntryKind, Evidence, Indicator, Match, ReportContent, RiskLevel, WatchlistEntry
+from services.matcher.screening.scoring import Alignment, FeatureScore, QueryWord, features, readings, split_joined
+from shared.schemas import (
+    EntryKind, Evidence, EvidenceFeature, Indicator, Match, MatchBand, ReportContent, RiskLevel, WatchlistEntry)
 from shared.suppression import suppression_key
 
-DEFAULT_THRESHOLD = 0.80
-MAX_CANDIDATES = 100  # per name query, after blocking
-MAX_MERGED_WINDOW = 12  # tokens: evidence quotes the window, so it stays a short excerpt
-HUGE_GROUP = 5_000  # names holding a query word before the blocking switches to exact word sets
-SMALL_GROUPS = 30
-FEW_NAMES = 1_000  # names holding a word: few enough to merge per query, not worth caching
-IDENTIFIER_SCORES = {"phone": 0.97, "licence": 0.95, "handle": 0.90, "url": 0.90}
+DEFAULT_THRESHOLD = model.ALERT_THRESHOLD
 BIG_BUILD = 10_000  # entries: a build this big is kept out of the garbage collector's walks
-TEXT_WINDOW = 5  # tokens after a company form or honorific read as a possible name
+IDENTIFIERS = (  # evidence kind, report field, key of a field value, finder in ad text, score
+    ("phone", "phones", phone_key, phones_in_text, model.PHONE),
+    ("licence", "license_numbers", licence_key, licence_candidates_in_text, model.LICENCE),
+    ("handle", "social_handles", handle_key, handles_in_text, model.HANDLE),
+    ("url", "urls", url_key, urls_in_text, model.URL),
+)
 
 
 @dataclass
 class Screening:
-    matches: list[Match]
+    matches: list[Match]  # both bands, at or above the screen's min_score
     indicators: list[Indicator]
-    categories: list[str]
+    categories: list[str]  # from the matches of the alert band only
     risk_level: RiskLevel
 
 
-# One piece of evidence while screening: (score, field, report value, entry value, method).
-# Plain tuples until the end: most candidates never reach the threshold, and building an
-# Evidence model for each of them cost a fifth of the screening time.
-_Hit = tuple[float, str, str, str, str]
-
-
 @dataclass(slots=True)
-class _Found:
-    entry: EntryRecord
-    best: dict[str, _Hit] = field(default_factory=dict)  # evidence kind -> best hit
+class _NameHit:
+    """A listed name found for one report value: a name field's value or a name in the ad."""
+    score: float
+    field: str
+    value: str  # as the report wrote it
+    region: tuple[int, int] | str  # the ad text's characters, or the field value: what it explains
+    name: NameRecord
+    reading: list[QueryWord]
+    groups: list  # the reading's words as the kernel read them (NameIndex.similar_postings)
+    context: tuple  # form id, want_person, in_text: how it was scored
+    partial: bool
+    ambiguous: bool = False
+    settled: bool = False  # the kernel settled its value already (its only reading)
 
-    def add(self, kind: str, hit: _Hit) -> None:
-        held = self.best.get(kind)
-        if held is None or hit[0] > held[0]:
-            self.best[kind] = hit
+    def explain(self, index: NameIndex) -> list[FeatureScore]:
+        """The features behind the score (scoring.features), from how the kernel scored it."""
+        form, want_person, in_text = self.context
+        score, base, pairs, middle, differing, form_differs, kind_differs = index.store.explain(
+            self.name.slot, tuple(self.groups), [w.idf for w in self.reading], query_flags(self.reading), form,
+            want_person, in_text)
+        forms = {v: k for k, v in index.forms.items()}
+        found = features(self.reading, list(self.name.tokens),
+                         Alignment(pairs, base, middle, differing, form_differs, kind_differs),
+                         listed_person=self.name.entry.person, query_form=forms.get(form), listed_form=self.name.form,
+                         in_text=in_text)
+        if self.ambiguous:
+            found.append(FeatureScore("ambiguous_part", model.AMBIGUOUS_PART, "other listed names are alike to it"))
+        return found
 
-    @property
-    def score(self) -> float:
-        miss = 1.0
-        for hit in self.best.values():
-            miss *= 1.0 - hit[0]
-        return round(1.0 - miss, 4)
 
-    def evidence(self) -> list[Evidence]:
-        # model_construct: the engine made these values itself, from checked input
-        return [Evidence.model_construct(field=f, report_value=r, entry_value=e, method=m, score=s)
-                for s, f, r, e, m in sorted(self.best.values(), key=lambda hit: -hit[0])]
+def query_flags(words: list[QueryWord]) -> bytes:
+    """The kernel's flag byte of each query word."""
+    return bytes((QUERY_WEAK if w.weak else 0) | (QUERY_GENERIC if w.generic else 0) | (QUERY_PLACE if w.place else 0)
+                 for w in words)
 
 
 @contextmanager
@@ -98,11 +109,16 @@ def warm_up() -> None:
     rather than during it."""
     warm_up_names()
     warm_up_indicators()
+    warm_up_ad_names()
 
 
 class ScreeningEngine:
-    def __init__(self, entries: Iterable[WatchlistEntry] = ()) -> None:
-        self.index = WatchlistIndex()
+    def __init__(self, entries: Iterable[WatchlistEntry] = (), *, expected: int = 0) -> None:
+        """expected: how many entries the build will hold, when known (room made once)."""
+        warm_up()
+        self.index = NameIndex()
+        if expected:
+            self.index.reserve(expected)
         with _collector_paused():
             for entry in entries:
                 self.index.upsert(entry)
@@ -113,12 +129,9 @@ class ScreeningEngine:
             # quarter). close() unlinks its cycles so that it can still be freed.
             gc.collect()
             gc.freeze()
-        warm_up()
-        forms = rules.names()
-        self._anchors = {f for f in forms["company_forms"] if " " not in f}
-        self._honorifics = set(forms["honorifics"]) - {"bin", "binti"}
-        self._ad_words = _ad_vocabulary()
-        self._openers = frozenset(self._anchors | self._honorifics)  # a name may follow these
+        self._words: dict[str, tuple[float, bool, bool, bool]] = {}  # key -> idf, listed, generic, place
+        self._splits: dict[str, list | None] = {}  # surface -> split_joined(surface)
+        self._words_generation = -1
 
     def upsert(self, entry: WatchlistEntry) -> None:
         self.index.upsert(entry)
@@ -127,10 +140,10 @@ class ScreeningEngine:
         self.index.remove(entry_id)
 
     def close(self) -> None:
-        """Let the index go (WatchlistIndex.close): a big build was frozen out of the
-        collector's reach. The engine screens against nothing afterwards."""
+        """Let the index go (NameIndex.close): a big build was frozen out of the collector's
+        reach. The engine screens against nothing afterwards."""
         self.index.close()
-        self.index = WatchlistIndex()
+        self.index = NameIndex()
 
     def __len__(self) -> int:
         return len(self.index.entries)
@@ -140,35 +153,74 @@ class ScreeningEngine:
     def screen(self, report: ReportContent, *, min_score: float | None = None,
                only_entry_ids: Collection[str] | None = None,
                suppressed: Collection[tuple[str, str]] = ()) -> Screening:
-        """suppressed: (entry id, suppression_key(report value)) pairs a reviewer ruled false
-        positives; such evidence is not counted."""
+        """min_score: the lowest score listed (default: the alert threshold; the review
+        threshold lists possible matches too). suppressed: (entry id, suppression_key(report
+        value)) pairs a reviewer ruled false positives; such evidence is not counted."""
         threshold = DEFAULT_THRESHOLD if min_score is None else min_score
-        found: dict[str, _Found] = {}
-
-        def note(entry: EntryRecord, kind: str, hit: _Hit) -> None:
-            if only_entry_ids is not None and entry.id not in only_entry_ids:
-                return
-            if suppressed and (entry.id, suppression_key(hit[2])) in suppressed:
-                return
-            held = found.get(entry.id)
-            if held is None:
-                held = found[entry.id] = _Found(entry)
-            held.add(kind, hit)
-
-        for field_name, kind in (("agency_names", EntryKind.agency), ("recruiter_names", EntryKind.person)):
+        # Name evidence below the review threshold counts for nothing a user sees (unless a
+        # lower min_score asks for it); the margin below that lets settling see what could make
+        # a possible match ambiguous. A higher cutoff also narrows blocking.
+        cutoff = max(model.MIN_NAME_SCORE, min(threshold, model.REVIEW_THRESHOLD) - model.EXPLANATION_MARGIN)
+        # a name that another explains clearly better is left out in the kernel already, unless
+        # a reviewer's ruling may take the better one out (then settling decides, after it)
+        margin = -1.0 if suppressed else model.EXPLANATION_MARGIN + 0.0001
+        hits: list[_NameHit] = []
+        for field_name, person in (("agency_names", False), ("recruiter_names", True)):
             for value in getattr(report, field_name):
-                for name, score in self.match_name(value, kind):
-                    note(name.entry, "name", (score, field_name, value, name.original, "name_tokens"))
-        self._identifiers(report, note)
-        if report.ad_text:
-            self._text_names(report.ad_text, note)
+                key = name_key(value, agency=not person)
+                words = [self._word(t, s, t) for t, s in zip(key.tokens, key.surface)]
+                want = 1 if person or key.titled else 0
+                hits += self._name_hits(words, (self.index.form_id(key.form), want, False), field_name, value, value,
+                                        margin, cutoff)
+        text = report.ad_text or ""
+        if text:
+            index = self.index
+            for found in names_in_text(text, listed=index.token_ids.__contains__, near_listed=index.near_listed):
+                words = [self._word(w.key, w.surface, w.written, w.weak) for w in found.words]
+                want = 1 if found.titled else (0 if found.form else -1)
+                hits += self._name_hits(words, (index.form_id(found.form), want, True), "ad_text",
+                                        text[found.start:found.end], (found.start, found.end), margin, cutoff)
 
-        _keep_best_explanations(found)
+        evidence: dict[str, dict[str, tuple]] = {}  # entry id -> evidence kind -> (score, hit or identifier evidence)
+        if suppressed:  # a ruled-out explanation no longer competes with the others
+            hits = [h for h in hits if (h.name.entry.id, suppression_key(h.value)) not in suppressed]
+        for hit in _settled(hits, cutoff):
+            entry = hit.name.entry
+            if only_entry_ids is None or entry.id in only_entry_ids:
+                # one kind, wherever the name was written: the same name twice is not two pieces of evidence
+                held = evidence.setdefault(entry.id, {}).get("name")
+                if held is None or hit.score > held[0]:
+                    evidence[entry.id]["name"] = (hit.score, hit)
+
+        def allowed(entry: EntryRecord, value: str) -> bool:
+            if only_entry_ids is not None and entry.id not in only_entry_ids:
+                return False
+            return not (suppressed and (entry.id, suppression_key(value)) in suppressed)
+
+        for kind, field_name, to_key, in_text, score, entry, value, listed, source in self._identifier_hits(report):
+            if allowed(entry, value):
+                held = evidence.setdefault(entry.id, {}).get(kind)
+                if held is None or score > held[0]:
+                    feature = model.FEATURE[kind if score == getattr(model, kind.upper()) else "url_domain"]
+                    evidence[entry.id][kind] = (score, Evidence.model_construct(
+                        field=source, report_value=value, entry_value=listed, method=f"exact_{kind}", score=score,
+                        features=[EvidenceFeature.model_construct(name=feature.name, value=score,
+                                                                  detail=feature.explanation)]))
+
         matches = []
-        for f in found.values():
-            if f.best and (score := f.score) >= threshold:
-                matches.append(Match.model_construct(entry_id=f.entry.id, entry_name=f.entry.name, kind=f.entry.kind,
-                                                     score=score, evidence=f.evidence()))
+        for entry_id, kinds in evidence.items():
+            miss = 1.0
+            for score, _ in kinds.values():
+                miss *= 1.0 - score
+            score = round(1.0 - miss, 4)
+            if score < threshold:
+                continue
+            entry = self.index.entries[entry_id]
+            found = sorted(kinds.values(), key=lambda item: -item[0])
+            matches.append(Match.model_construct(
+                entry_id=entry.id, entry_name=entry.name, kind=entry.kind, score=score,
+                band=MatchBand.alert if score >= DEFAULT_THRESHOLD else MatchBand.review,
+                evidence=[self._evidence(item) for _, item in found]))
         matches.sort(key=lambda m: (-m.score, m.entry_id))
         indicators = find_indicators(report.ad_text, report.destination_country)
         # a field of the submitted report only; getattr's default would go through pydantic's
@@ -177,196 +229,140 @@ class ScreeningEngine:
                                   threshold=DEFAULT_THRESHOLD)
         return Screening(matches, indicators, categories, risk)
 
+    def _evidence(self, item) -> Evidence:
+        if isinstance(item, Evidence):
+            return item
+        hit: _NameHit = item
+        features = [EvidenceFeature.model_construct(name=f.name, value=f.value, detail=f.detail)
+                    for f in hit.explain(self.index)]
+        # model_construct: the engine made these values itself, from checked input
+        return Evidence.model_construct(field=hit.field, report_value=hit.value, entry_value=hit.name.original,
+                                        method="text_name" if hit.field == "ad_text" else "name_tokens",
+                                        score=round(hit.score, 4), features=features)
+
     # ------------------------------------------------------------------ names
 
-    def match_name(self, value: str, kind: EntryKind | None = None) -> list[tuple[NameRecord, float]]:
-        """Listed names similar to this one, with their name_tokens score (> 0.5 only)."""
-        key = name_key(value)
-        return self._match_tokens(key.tokens, key.form, kind, in_text=False)
+    def _word(self, key: str, surface: str, written: str, weak: bool = False) -> QueryWord:
+        if self._words_generation != self.index.generation:
+            self._words.clear()
+            self._splits.clear()
+            self._words_generation = self.index.generation
+        facts = self._words.get(key)
+        if facts is None:
+            if len(self._words) > 200_000:
+                self._words.clear()
+            facts = self._words[key] = (self.index.idf(key), key in self.index.token_ids, is_generic(key),
+                                        is_place(key))
+        idf, listed, generic, place = facts
+        return QueryWord(key, surface, idf, listed, weak, written, generic, place)
 
-    def _match_window(self, window: tuple[str, ...]) -> list[tuple[NameRecord, float]]:
-        """The same for a window of ad text, whose tokens are normalised already: the name may
-        be any run inside the window."""
-        form = next((t for t in window if t in self._anchors), None)  # as name_key would find it
-        return self._match_tokens(window, form, None, in_text=True)
+    def _split(self, surface: str):
+        found = self._splits.get(surface, False)
+        if found is False:
+            if len(self._splits) > 200_000:
+                self._splits.clear()
+            found = self._splits[surface] = split_joined(surface, self.index.token_ids.__contains__)
+        return found
 
-    def _match_tokens(self, tokens: tuple[str, ...], form: str | None, kind: EntryKind | None,
-                      in_text: bool) -> list[tuple[NameRecord, float]]:
-        if not tokens:
+    def _name_hits(self, words: list[QueryWord], context: tuple, field: str, value: str,
+                   region: tuple[int, int] | str, margin: float = -1.0,
+                   cutoff: float = model.MIN_NAME_SCORE) -> list[_NameHit]:
+        """The listed names like this report value, one hit per entry (its best name and reading)."""
+        if not words:
             return []
+        best: dict[str, _NameHit] = {}
+        found = readings(words, self._word, self.index.token_ids.__contains__, self._split)
+        settle = len(found) == 1 and margin >= 0  # one reading: the kernel can settle the value itself
+        for reading in found:
+            groups = [self.index.similar_postings(w.key, w.surface) for w in reading]
+            for slot, score, partial, ambiguous in self._match(reading, groups, context, margin, cutoff, settle):
+                name = self.index.names[slot]
+                held = best.get(name.entry.id)
+                if held is None or score > held.score:
+                    best[name.entry.id] = _NameHit(score, field, value, region, name, reading, groups, context, partial,
+                                                   ambiguous, settle)
+        return list(best.values())
+
+    def _match(self, words: list[QueryWord], groups: list, context: tuple, margin: float,
+               cutoff: float, settle: bool) -> list[tuple[int, float, bool, bool]]:
+        """(slot, score, partial, ambiguous) of the listed names this reading can match (the
+        kernel's scores; settled as the only reading of its value when settle)."""
         index = self.index
-        # in query order (not a set's): which of two equally rare words leads the blocking must
-        # not depend on string hashing, or a result would change from one process to the next
-        alignment = {t: index.similar_postings(t) for t in dict.fromkeys(tokens)}
-        blocking = self._block(alignment)
+        blocking = block(index, words, groups, cutoff)
         if blocking is None:
             return []
-        weights = index.weights_of(tokens)
-        want_person = -1 if kind is None else int(kind == EntryKind.person)
-        scored = index.store.match(*blocking, SMALL_GROUPS, tuple(map(alignment.__getitem__, tokens)), weights,
-                                   sum(weights), index.form_id(form), want_person, in_text)
-        # the kernel returned the names scoring above 0.5 (most candidates never do: their
-        # records are never read), by slot; keep each entry's best
-        results: dict[int, tuple[NameRecord, float]] = {}
-        names = index.names
-        for slot, score in scored:
-            name = names[slot]
-            previous = results.get(id(name.entry))
-            if previous is None or score > previous[1]:
-                results[id(name.entry)] = (name, round(score, 4))
-        return list(results.values())
+        form, want_person, in_text = context
+        return index.store.match(blocking.mode, blocking.first, blocking.alone, blocking.explicit, 0, tuple(groups),
+                                 [w.idf for w in words], query_flags(words), form, want_person, in_text,
+                                 cutoff, margin, settle)
 
-    def _block(self, alignment: dict[str, Similar]) -> tuple[int, tuple | None, tuple | None, list | None] | None:
-        """How to find the candidates (the kernel's mode, its token groups or the slots found
-        here): names holding the query's rarest words; for common words only, names holding
-        two of them. Never a scan of the watchlist. None: no listed word is near the query."""
-        groups = [(similar[0], similar[1], token) for token, similar in alignment.items() if similar[1]]
-        if not groups:
-            return None
-        groups.sort(key=lambda g: g[0])  # stable: equally rare words in query order
-        if groups[0][0] <= MAX_CANDIDATES:
-            # A listed name without the query's rarest word loses most of its precision, so the
-            # rarest word's names suffice; the next word's join in when both are few (a typo the
-            # neighbourhood missed, or the rarest word being an addition).
-            return RARE, groups[0][1], groups[1][1] if len(groups) > 1 else None, None
-        if len(groups) >= 2:  # only common words: names holding two of them
-            if groups[0][0] > HUGE_GROUP:
-                # Words so common that even walking their posting lists costs more than the
-                # search: only names made of the query's own words can score here (an extra
-                # common word sinks a name when nothing distinctive agrees), so look those up.
-                words = sorted(token for _, _, token in groups if token in self.index.token_ids)
-                found: set[int] = set()
-                for size in (len(words), len(words) - 1):
-                    for subset in combinations(words, size) if size >= 2 else ():
-                        found.update(self.index.names_with_tokens(subset))
-                return EXPLICIT, None, None, sorted(found)
-            # Names holding both words (or their typo neighbours). When the rarer word's names
-            # are few, the kernel merges them itself and reads each one's record for a token of
-            # the other word: such a word is mostly one never asked for before (a surname, a
-            # firm's own word), whose union would be made, cached and evicted for one query.
-            # Past that, it gallops through the other word's names (one sorted array, cached)
-            # for each of the rarer word's.
-            if groups[0][0] <= FEW_NAMES:
-                return BOTH, groups[0][1], groups[1][1], None
-            return BOTH, self.index.union_of(groups[0][2]), self.index.union_of(groups[1][2]), None
-        # One common word alone can only be a short name (a mononym or nickname), and only one
-        # in which that word carries most of the weight: a score above 0.5 needs recall above
-        # 0.5, and this word is all the query can explain (an exact bound, not a heuristic).
-        short: set[int] = set()
-        for token, sim in self.index.similar_tokens(groups[0][2]):
-            explained = 2 * sim * self.index.weight(token)
-            totals, slots = self.index.short_names_led_by(token)
-            short.update(slots[:bisect_left(totals, explained)])  # those weighing less than explained
-        return EXPLICIT, None, None, sorted(short)
-
-    def _candidates(self, alignment: dict[str, Similar]) -> list[NameRecord]:
-        """The names blocking gives the kernel to score for a query (what match() scores)."""
-        blocking = self._block(alignment)
-        if blocking is None:
-            return []
-        return [self.index.names[slot] for slot in self.index.store.candidates(*blocking, SMALL_GROUPS)]
+    def match_name(self, value: str, kind: EntryKind = EntryKind.agency) -> list[tuple[NameRecord, float]]:
+        """Listed names like this one, with their name score (a helper for looking into the
+        engine; screen() is what screens)."""
+        person = kind == EntryKind.person
+        key = name_key(value, agency=not person)
+        words = [self._word(t, s, t) for t, s in zip(key.tokens, key.surface)]
+        hits = self._name_hits(words, (self.index.form_id(key.form), int(person), False), "name", value, value)
+        return sorted(((h.name, h.score) for h in hits), key=lambda item: -item[1])
 
     # ------------------------------------------------------------------ identifiers
 
-    def _identifiers(self, report: ReportContent, note) -> None:
+    def _identifier_hits(self, report: ReportContent):
         ids = self.index.identifiers
         text = report.ad_text or ""
-        checks = (  # kind, field, key function for the field, finder for the ad text
-            ("phone", "phones", phone_key, phones_in_text),
-            ("licence", "license_numbers", licence_key, licence_candidates_in_text),
-            ("handle", "social_handles", handle_key, handles_in_text),
-            ("url", "urls", url_key, urls_in_text),
-        )
-        for kind, feature, to_key, in_text in checks:
-            listed = ids[feature]
-            if not listed:
+        for kind, feature, to_key, in_text, score in IDENTIFIERS:
+            if not ids[feature]:
                 continue  # nothing of this kind on the watchlist: no need to look
-            values = getattr(report, feature)
-            pairs = [(feature, v, to_key(v)) for v in values]
+            pairs = [(feature, v, to_key(v)) for v in getattr(report, feature)]
             if text:
                 pairs += [("ad_text", raw, key) for raw, key in in_text(text)]
-            for source_field, value, key in pairs:
+            for source, value, key in pairs:
                 if not key:
                     continue
                 holders = self.index.holders(feature, key)
-                score = IDENTIFIER_SCORES[kind]
+                found_score = score
                 if kind == "url" and not holders and "/" in key:  # a listed bare domain covers its pages
                     holders = self.index.holders(feature, key.split("/", 1)[0])
-                    score = 0.85
-                for entry, listed_value in holders:
-                    note(entry, kind, (score, source_field, value, listed_value, f"exact_{kind}"))
+                    found_score = model.URL_DOMAIN
+                for entry, listed in holders:
+                    yield kind, feature, to_key, in_text, found_score, entry, value, listed, source
 
-    # ------------------------------------------------------------------ free text
 
-    def _text_names(self, text: str, note) -> None:
-        """Names inside the ad: windows after a company form or honorific, and windows around
-        any rare word of a listed name."""
-        tokens = text_tokens(text)
-        windows: set[tuple[int, int]] = set()
-        token_ids, df = self.index.token_ids, self.index.store.df
-        # most of an ad's words open nothing: find the few that may in C, then walk only those
-        openers = self._openers.intersection(tokens)
-        listed = token_ids.keys() & set(tokens)
-        listed -= self._ad_words
-        if not openers and not listed:
-            return
-        for i, token in enumerate(tokens):
-            if token in openers:
-                windows.add((i + 1, min(len(tokens), i + 1 + TEXT_WINDOW)))
-            elif token in listed and df(token_ids[token]) <= 50 and self.index.weight(token) >= 1.0:
-                windows.add((max(0, i - 3), min(len(tokens), i + 4)))
-        words = text.split()
-        for start, end in _merge_overlapping(windows):
-            window = tokens[start:end]
-            if not window:
+def _settled(hits: list[_NameHit], cutoff: float) -> list[_NameHit]:
+    """Step 4. A value several listed names are alike to, none the same (partial hits of one
+    report value within the margin of each other: words left out or added), is ambiguous; then a hit that another listed name
+    explains clearly better (the same value, or overlapping ad text, by more than the margin)
+    goes: "Yayasan Pertiwi Karya Sinar" names that firm, not also "Yayasan Pertiwi Sinar"."""
+    if len(hits) < 2:
+        return hits
+    by_region: dict[tuple[str, object], list[_NameHit]] = {}
+    for hit in hits:
+        by_region.setdefault((hit.field, hit.region), []).append(hit)
+    for group in by_region.values():
+        partial = [h for h in group if h.partial and not h.settled]
+        if len(partial) < 2:
+            continue
+        best = max(h.score for h in partial)
+        alike = [h for h in partial if h.score >= best - model.EXPLANATION_MARGIN]
+        if len(alike) > 1:
+            for hit in alike:
+                hit.score *= model.AMBIGUOUS_PART
+                hit.ambiguous = True
+    # the best score over each value, and over each stretch of ad text: regions are few
+    best: dict[tuple[str, object], float] = {}
+    for hit in hits:
+        held = best.get((hit.field, hit.region))
+        if held is None or hit.score > held:
+            best[(hit.field, hit.region)] = hit.score
+    kept = []
+    for hit in hits:
+        if hit.score < cutoff:
+            continue
+        if hit.field != "ad_text":
+            if best[(hit.field, hit.region)] > hit.score + model.EXPLANATION_MARGIN:
                 continue
-            for name, score in self._match_window(window):
-                if score < 0.5:
-                    continue
-                shown = " ".join(words[start:end]) if len(words) == len(tokens) else " ".join(window)
-                note(name.entry, "text_name", (round(score * 0.95, 4), "ad_text", shown, name.original, "text_name"))
-
-
-def _ad_vocabulary() -> frozenset[str]:
-    """Words any ad is full of ("kami", "gaji", "segera"): one in a listed name says nothing
-    about the ad naming it, so it opens no window alone (rare in the watchlist is not rare in
-    ads). The red-flag phrases' words count as ad words too."""
-    data = rules.ad_words()
-    words = [*data["stopwords"], *data["job_ad_words"]]
-    flags = rules.red_flags()
-    for indicator in flags["indicators"]:
-        words += indicator.get("phrases", [])
-        words += [phrase for group in indicator.get("all_of", []) for phrase in group]
-    words += flags["domestic_work_phrases"]
-    return frozenset(token for text in words for token in text_tokens(text))
-
-
-def _merge_overlapping(windows: set[tuple[int, int]]) -> list[tuple[int, int]]:
-    """One query for windows that overlap (two rare words of one name, a company form before
-    it): the same names would be scored twice. A name's score looks only at the run of the
-    window it matched, so a longer window does not dilute it."""
-    merged: list[tuple[int, int]] = []
-    for start, end in sorted(windows):
-        if merged and start < merged[-1][1] and max(merged[-1][1], end) - merged[-1][0] <= MAX_MERGED_WINDOW:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
-        else:
-            merged.append((start, end))
-    return merged
-
-
-def _keep_best_explanations(found: dict[str, _Found], margin: float = 0.05) -> None:
-    """A name written in the report is evidence for the listed names that explain it best:
-    "Yayasan Pertiwi Karya Sinar" names that firm, not also "Yayasan Pertiwi Sinar" beside it."""
-    best_for_value: dict[tuple[str, str], float] = {}
-    for f in found.values():
-        for kind in ("name", "text_name"):
-            hit = f.best.get(kind)
-            if hit:
-                key = (hit[1], hit[2])
-                if hit[0] > best_for_value.get(key, 0.0):
-                    best_for_value[key] = hit[0]
-    for f in found.values():
-        for kind in ("name", "text_name"):
-            hit = f.best.get(kind)
-            if hit and hit[0] < best_for_value[(hit[1], hit[2])] - margin:
-                del f.best[kind]
+        elif any(field == "ad_text" and score > hit.score + model.EXPLANATION_MARGIN
+                 and region[0] < hit.region[1] and hit.region[0] < region[1] for (field, region), score in best.items()):
+            continue
+        kept.append(hit)
+    return kept

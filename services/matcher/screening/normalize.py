@@ -1,9 +1,13 @@
-"""Turning names into comparable tokens.
+"""Turning names into comparable words.
 
-A name becomes core tokens (what identifies it), a company form (PT, CV, ... kept apart with
-little weight) and nothing else: honorifics and titles go, old spellings are modernised
-(Djaja -> jaya), variants of common given names are unified (Moh. -> muhammad), case and
-punctuation vanish. Both watchlist and report values go through the same function."""
+A name becomes its core words (what identifies it), a company form (PT, CV, Yayasan, ... kept
+apart: it says what kind of party, not which one) and whether a title was written (Bapak, Hj.,
+Ir.: a person). Case, accents and punctuation vanish; digits written for letters are read as
+those letters ("Sent0sa"); old spellings are modernised (Djaja -> jaya); variants of common given
+names are unified (Moh. -> muhammad). Each word keeps its surface form too (as written, only
+folded), because a typo is one letter in the spelling the writer used: "Hardgono" is one letter
+from "Hardjono", three from its modern "Haryono". Watchlist and report values go through the
+same functions."""
 from __future__ import annotations
 
 import re
@@ -13,35 +17,47 @@ from functools import lru_cache
 
 from services.matcher.screening import rules
 
-_SPLIT = re.compile(r"[^a-z0-9]+")
-_DOTTED_FORM = re.compile(r"\b([a-z])\.\s?([a-z])\.(?=\s|$|,)")  # "p.t." / "p. t." -> "pt"
+SPLIT = re.compile(r"[^a-z0-9]+")
+# "p.t." / "p. t." / "c.v." -> "pt": a dotted form is one word
+_DOTTED_FORM = re.compile(r"\b([a-z])\.\s?([a-z])\.(?=\s|$|,|\))")
 
 
 @dataclass(frozen=True, slots=True)
 class NameKey:
-    tokens: tuple[str, ...]  # core tokens, normalised, in original order
-    form: str | None  # company form, e.g. "pt"
+    tokens: tuple[str, ...]  # core words, modern spelling, given-name variants unified, in written order
+    surface: tuple[str, ...]  # the same words as written (folded, digits read as letters)
+    form: str | None  # canonical company form ("pt", "yayasan"), if the name has one
+    titled: bool = False  # an honorific or title was written: the name is a person's
 
 
 def fold(text: str) -> str:
     """Lower case, no accents, ASCII only."""
-    if text.isascii():  # most reports: skip the per-character pass
+    if text.isascii():  # most values: skip the per-character pass
         return text.lower()
     text = unicodedata.normalize("NFKD", text)
     return "".join(c for c in text if not unicodedata.combining(c)).lower()
 
 
+@dataclass(frozen=True, slots=True)
+class _Tables:
+    forms: dict[str, str]  # written form -> canonical form
+    honorifics: frozenset[str]
+    equivalents: dict[str, str]  # modern spelling of a variant -> canonical given name
+    generic: frozenset[str]
+    digits: dict[int, str]  # str.translate table
+
+
 @lru_cache(maxsize=1)
-def _tables():
+def tables() -> _Tables:
     data = rules.names()
-    forms = {f for f in data["company_forms"] if " " not in f}
-    honorifics = set(data["honorifics"])
-    equivalents = {}
-    for canonical, variants in data["equivalent_names"].items():
-        for variant in variants:
-            equivalents[modern_spelling(variant)] = canonical
-    generic = {modern_spelling(w) for w in data["generic_words"]}
-    return forms, honorifics, equivalents, generic
+    forms = {variant: canonical for canonical, variants in data["company_forms"].items() for variant in variants}
+    # a form in old spelling ("Yajasan"); not an abbreviation, whose modern reading is a word ("Jay")
+    forms.update({modern_spelling(written): canonical for written, canonical in list(forms.items()) if len(written) >= 5})
+    equivalents = {modern_spelling(variant): canonical
+                   for canonical, variants in data["equivalent_names"].items() for variant in variants}
+    return _Tables(forms, frozenset(data["honorifics"]), equivalents,
+                   frozenset(modern_spelling(w) for w in data["generic_words"]),
+                   str.maketrans(data["digits_as_letters"]))
 
 
 @lru_cache(maxsize=200_000)
@@ -53,28 +69,68 @@ def modern_spelling(token: str) -> str:
     return token
 
 
+def read_digits(token: str) -> str:
+    """A word mixing letters and digits reads its digits as the letters they stand for
+    ("sent0sa" -> "sentosa"); numbers and plain words are left alone."""
+    if token.isalpha() or token.isdigit() or sum(c.isalpha() for c in token) < 2:
+        return token
+    return token.translate(tables().digits)
+
+
+def word_key(surface: str) -> str:
+    """The compared form of one folded word: modern spelling, given-name variants unified."""
+    modern = modern_spelling(surface)
+    return tables().equivalents.get(modern, modern)
+
+
+def word_forms(folded: str) -> tuple[str, str]:
+    """(key, surface) of one folded word: the compared form, and the spelling typos are counted
+    on (as written, digits read as letters; the key itself where a given-name variant was
+    unified, since "moh" is no misspelling of "muhammad")."""
+    written = read_digits(folded)
+    key = word_key(written)
+    return key, (key if key != modern_spelling(written) else written)
+
+
+def form_of(token: str) -> str | None:
+    """The canonical company form a folded word writes ("yys" -> "yayasan"), or None."""
+    forms = tables().forms
+    return forms.get(token) or (forms.get(modern_spelling(token)) if len(token) >= 5 else None)
+
+
+def is_honorific(token: str) -> bool:
+    return token in tables().honorifics
+
+
 @lru_cache(maxsize=500_000)
-def name_key(name: str) -> NameKey:
-    forms, honorifics, equivalents, _ = _tables()
+def name_key(name: str, *, agency: bool = False) -> NameKey:
+    """agency: the name is a firm's, whose words are all its own (the "MM" of "MM Kesugihan" is
+    no title, and a firm named "Haji Slamet" keeps its "Haji")."""
     text = _DOTTED_FORM.sub(lambda m: m.group(1) + m.group(2), fold(name))
-    raw = [t for t in _SPLIT.split(text) if t]
+    raw = [t for t in SPLIT.split(text) if t]
     form = None
+    titled = False
     tokens: list[str] = []
+    surface: list[str] = []
     for token in raw:
-        if token in forms:
-            form = form or token
+        found_form = form_of(token)
+        if found_form:
+            form = form or found_form
             continue
-        if token in honorifics and len(raw) > 1:
+        if not agency and is_honorific(token) and len(raw) > 1:
+            titled = True
             continue
-        token = modern_spelling(token)
-        tokens.append(equivalents.get(token, token))
+        key, written = word_forms(token)
+        tokens.append(key)
+        surface.append(written)
     if not tokens and raw:  # a name made only of a form or title: keep what there is
-        tokens = [modern_spelling(t) for t in raw]
-    return NameKey(tuple(tokens), form)
+        tokens = [word_key(t) for t in raw]
+        surface = list(raw)
+    return NameKey(tuple(tokens), tuple(surface), form, titled)
 
 
 def is_generic(token: str) -> bool:
-    return token in _tables()[3]
+    return token in tables().generic
 
 
 @lru_cache(maxsize=1)
@@ -87,10 +143,10 @@ def _places() -> frozenset[str]:
              "semarang", "yogyakarta", "jogja", "medan", "batam", "indonesia"}
     for province in ("33", "32", "34", "31", "35"):
         for region in list_wilayah(province):
-            words.update(text_tokens(region.name))
+            words.update(word_key(t) for t in SPLIT.split(fold(region.name)) if t)
             if province == "33" and region.code == "33.01":
                 for kecamatan in list_wilayah(region.code):
-                    words.update(text_tokens(kecamatan.name))
+                    words.update(word_key(t) for t in SPLIT.split(fold(kecamatan.name)) if t)
     return frozenset(words)
 
 
@@ -98,18 +154,6 @@ def is_place(token: str) -> bool:
     return token in _places()
 
 
-@lru_cache(maxsize=200_000)
-def text_tokens(text: str) -> tuple[str, ...]:
-    """Free text as normalised tokens, aligned with name_key's tokens (forms and titles kept)."""
-    _, _, equivalents, _ = _tables()
-    out = []
-    for token in _SPLIT.split(fold(text)):
-        if token:
-            token = modern_spelling(token)
-            out.append(equivalents.get(token, token))
-    return tuple(out)
-
-
 def warm_up() -> None:
-    _tables()
+    tables()
     _places()
