@@ -241,6 +241,7 @@ class Match(BaseModel):
     kind: EntryKind
     score: float = Field(ge=0, le=1)
     band: MatchBand = MatchBand.alert
+    confirmed: bool = False  # a possible match a reviewer confirmed: it alerts whatever its score
     evidence: list[Evidence] = []
 
 
@@ -277,6 +278,20 @@ class ScreeningResult(BaseModel):
     destination_country: str | None = None
     minors: bool = False
     victim_count: int = 0
+
+
+class ReviewDecision(BaseModel):
+    """reviews.v1: a reviewer confirmed a possible match (the matcher then publishes it on
+    matches.v1 as a match, and the notifier alerts through the normal routes). Rejections stay
+    in the ingest: they become false-positive suppressions, which the matcher reads."""
+
+    model_config = ConfigDict(extra="ignore")
+    schema_version: Literal[1] = 1
+    report_id: str
+    entry_id: str
+    decided_at: datetime
+    by: str  # token id
+    match: Match  # as screening found it
 
 
 # ---------------------------------------------------------------- alerts

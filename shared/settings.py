@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     heartbeat_s: float = 2.0
     heartbeat_stale_s: float = 10.0
     retro_screen_days: int = 30
+    # Matches from here up to the alert threshold (0.8) are possible matches: listed for a
+    # reviewer (GET /v1/reviews), never sent to an agency
+    review_threshold: float = Field(default=0.6, ge=0.5, le=0.8)
     delivery_deadline_s: float = 600.0
     # An urgent (high or urgent risk) alert not acknowledged in this time goes to the agency's
     # next number (its escalation ladder: duty officer, deputy, head, task-force coordinator).

@@ -19,5 +19,7 @@ ALERTS_DEAD = TopicSpec("alerts.dead.v1")
 WATCHLIST = TopicSpec("watchlist.v1", compacted=True, partitioned=False)
 # Delivery receipts and acknowledgements arriving at the HTTP edge, for the notifier.
 RECEIPTS = TopicSpec("receipts.v1")
+# Possible matches a reviewer confirmed, for the matcher to publish as matches.
+REVIEWS = TopicSpec("reviews.v1")
 
-ALL_TOPICS = (REPORTS, MATCHES, ALERTS, ALERTS_DEAD, WATCHLIST, RECEIPTS)
+ALL_TOPICS = (REPORTS, MATCHES, ALERTS, ALERTS_DEAD, WATCHLIST, RECEIPTS, REVIEWS)

@@ -18,6 +18,7 @@ from services.ingest.audit.views import router as audit_router
 from services.ingest.auth import RateLimiter
 from services.ingest.reports import service as reports_service
 from services.ingest.reports.views import router as reports_router
+from services.ingest.reviews.views import router as reviews_router
 from services.ingest.routes.views import router as routes_router
 from services.ingest.tokens.views import router as tokens_router
 from services.ingest.web.views import install as install_web
@@ -156,6 +157,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                             status_code=200 if ok else 503)
 
     app.include_router(reports_router)
+    app.include_router(reviews_router)
     app.include_router(watchlist_router)
     app.include_router(agencies_router)
     app.include_router(tokens_router)

@@ -32,6 +32,13 @@ class ReportMatchRow(Base):
     found_at: Mapped[datetime] = mapped_column(UtcDateTime, default=now)
     false_positive_by: Mapped[str | None] = mapped_column(String(64))  # a reviewer ruled it wrong
     false_positive_reason: Mapped[str | None] = mapped_column(String(1000))
+    kind: Mapped[str | None] = mapped_column(String(8))  # agency | person (rows before bands: unknown)
+    band: Mapped[str | None] = mapped_column(String(8))  # alert | review (None: alert, an older row)
+    # a possible match's review: confirmed (it then alerts) or rejected (a false-positive suppression)
+    review_status: Mapped[str | None] = mapped_column(String(12))
+    reviewed_by: Mapped[str | None] = mapped_column(String(64))
+    reviewed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    review_reason: Mapped[str | None] = mapped_column(String(1000))
 
 
 class ReportAlertRow(Base):

@@ -12,7 +12,7 @@ from services.ingest.models import ReportAlertRow, ReportMatchRow
 from shared.db import run_db
 from shared.alert_refs import ack_code
 from shared.models import ReportRow
-from shared.schemas import AlertEvent, RiskLevel, ScreeningResult
+from shared.schemas import AlertEvent, MatchBand, RiskLevel, ScreeningResult
 from shared.topics import ALERTS, MATCHES
 
 log = logging.getLogger(__name__)
@@ -39,10 +39,14 @@ def apply_screening(s: Session, report: ReportRow, result: ScreeningResult,
         if row is None:
             row = matches[(result.report_id, match.entry_id)] = ReportMatchRow(
                 report_id=result.report_id, entry_id=match.entry_id, entry_name=match.entry_name, score=match.score,
-                evidence=evidence, retro=result.retro, found_at=result.screened_at)
+                evidence=evidence, retro=result.retro, found_at=result.screened_at, kind=match.kind.value,
+                band=match.band.value)
             s.add(row)
-        elif match.score > row.score:
+            continue
+        if match.score > row.score:
             row.score, row.evidence = match.score, evidence
+        if match.band == MatchBand.alert and row.band == MatchBand.review.value:
+            row.band = MatchBand.alert.value  # found again as a match, or confirmed by a reviewer
 
 
 _ALERTS = ReportAlertRow.__table__

@@ -17,10 +17,10 @@ from shared.db import make_engine, make_sessionmaker, run_db
 from shared.heartbeat import heartbeat_loop, instance_name
 from shared.kafka import make_consumer, make_producer
 from shared.outbox import OutboxRelay
-from shared.schemas import ReportSubmitted, WatchlistEntry
+from shared.schemas import ReportSubmitted, ReviewDecision, WatchlistEntry
 from shared.settings import Settings
 from shared.streams import faust_app, raw_topic, until_done
-from shared.topics import REPORTS, WATCHLIST
+from shared.topics import REPORTS, REVIEWS, WATCHLIST
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ class Matcher:
         self.settings = settings
         self.engine = make_engine(settings.resolved_database_url)
         self.sessions = make_sessionmaker(self.engine)
-        self.index = WatchlistIndex()
+        self.index = WatchlistIndex(settings.review_threshold)
         self.index_ready = asyncio.Event()
         self.assigned = False
         self.instance = instance_name()
@@ -66,6 +66,18 @@ class Matcher:
             except ValueError:
                 log.error("matcher: skipped a malformed reports.v1 message")
         if reports and await run_db(service.record_first_screenings, self.sessions, self.index, reports):
+            self.relay.poke()
+
+    async def handle_reviews(self, values: list[bytes]) -> None:
+        published = False
+        for value in values:
+            try:
+                decision = ReviewDecision.model_validate_json(value)
+            except ValueError:
+                log.error("matcher: skipped a malformed reviews.v1 message")
+                continue
+            published |= await run_db(service.publish_confirmed, self.sessions, self.index, decision)
+        if published:
             self.relay.poke()
 
     async def follow_watchlist(self) -> None:
@@ -139,6 +151,12 @@ def create_app(settings: Settings) -> faust.App:
         # Batches (up to 200, or what arrived within 5 ms) cut database round trips under load.
         async for values in stream.take(200, within=0.005):
             await until_done(matcher.handle_reports, values, "matcher screening")
+
+    @app.agent(raw_topic(app, REVIEWS.name))
+    async def publish_confirmed(stream):
+        await matcher.index_ready.wait()
+        async for values in stream.take(50, within=0.05):
+            await until_done(matcher.handle_reviews, values, "matcher confirmed matches")
 
     @app.task
     async def run_matcher() -> None:

@@ -26,6 +26,8 @@ class AnnouncedMatch(Base):
     entry_version: Mapped[int] = mapped_column(Integer)
     score: Mapped[float] = mapped_column(Float)
     found_at: Mapped[datetime] = mapped_column(UtcDateTime, default=now)
+    # a possible match a reviewer confirmed, published as a match (once, whatever Kafka redelivers)
+    confirmed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class RetroScreenClaim(Base):

@@ -9,12 +9,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.matcher.models import AnnouncedMatch, RetroScreenClaim, ScreenedReport
-from services.matcher.screening import Screening
+from services.matcher.screening import DEFAULT_THRESHOLD, Screening
+from services.matcher.screening.risk import assess
 from services.matcher.watchlist_index import WatchlistIndex
 from shared.db import now
 from shared.models import ReportRow
 from shared.outbox import enqueue
-from shared.schemas import ReportSubmitted, ScreeningResult
+from shared.schemas import MatchBand, ReportSubmitted, ReviewDecision, ScreeningResult
 from shared.topics import MATCHES
 
 log = logging.getLogger(__name__)
@@ -134,3 +135,32 @@ def retro_screen(sessions: sessionmaker[Session], index: WatchlistIndex, entry_i
                 announced += len(new)
             except IntegrityError:
                 continue
+
+
+def publish_confirmed(sessions: sessionmaker[Session], index: WatchlistIndex, decision: ReviewDecision) -> bool:
+    """A reviewer confirmed a possible match: publish it on matches.v1 as a match (the
+    notifier then routes it like any), once. Its categories and risk are worked out again with
+    the match counted as certain, the report's red flags with it."""
+    with sessions.begin() as s:
+        announced = s.get(AnnouncedMatch, (decision.report_id, decision.entry_id), with_for_update=True)
+        if announced is not None and announced.confirmed_at is not None:
+            return False  # redelivered: published already
+        row = s.get(ReportRow, decision.report_id)
+        if row is None:
+            log.info("confirmed match of an unknown or purged report %s: nothing to publish", decision.report_id)
+            return False
+        report = ReportSubmitted.model_validate(row.content)
+        match = decision.match.model_copy(update={"band": MatchBand.alert, "confirmed": True})
+        red_flags = index.screen(report, only_entry_ids=())  # the indicators only
+        categories, risk = assess([match], red_flags.indicators, minors=report.minors, threshold=DEFAULT_THRESHOLD)
+        result = to_result(report, Screening([match], red_flags.indicators, categories, risk), retro=False)
+        if announced is None:
+            s.add(AnnouncedMatch(report_id=decision.report_id, entry_id=decision.entry_id,
+                                 entry_version=index.versions.get(decision.entry_id, 0), score=match.score,
+                                 confirmed_at=now()))
+        else:
+            announced.confirmed_at = now()
+        enqueue(s, ORIGIN, MATCHES.name, decision.report_id, result)
+    log.info("possible match %s/%s confirmed by %s: published as a match", decision.report_id, decision.entry_id,
+             decision.by)
+    return True

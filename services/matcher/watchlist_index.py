@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.matcher.screening import ScreeningEngine
+from services.matcher.screening.model import REVIEW_THRESHOLD
 from shared.models import MatchSuppression, WatchlistEntryRow
 from shared.schemas import WatchlistEntry
 
@@ -19,7 +20,10 @@ log = logging.getLogger(__name__)
 
 
 class WatchlistIndex:
-    def __init__(self) -> None:
+    def __init__(self, review_threshold: float = REVIEW_THRESHOLD) -> None:
+        """review_threshold: the lowest score screened for (possible matches from there up to
+        the alert threshold go to reviewers)."""
+        self.review_threshold = review_threshold
         self.engine = ScreeningEngine()
         # deleted entries too: a tombstone's version must stick. The entries themselves live
         # only in the engine's index (a pydantic copy of each cost ~2 KB an entry)
@@ -31,6 +35,7 @@ class WatchlistIndex:
         self._lock = threading.RLock()
 
     def screen(self, report, **options):
+        options.setdefault("min_score", self.review_threshold)
         with self._lock:
             return self.engine.screen(report, suppressed=self.suppressed, **options)
 

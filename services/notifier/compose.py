@@ -12,7 +12,7 @@ from importlib import resources
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from shared.alert_refs import ack_code, case_ref
-from shared.schemas import Agency, ScreeningResult
+from shared.schemas import Agency, MatchBand, ScreeningResult
 
 URGENCY = {"id": {"urgent": "SANGAT MENDESAK", "high": "MENDESAK", "medium": "PERLU TINDAK LANJUT", "low": "INFO"},
            "en": {"urgent": "URGENT", "high": "HIGH", "medium": "FOLLOW-UP", "low": "INFO"}}
@@ -84,8 +84,10 @@ def compose(alert_id: str, agency: Agency, result: ScreeningResult, public_url: 
         "show_victims": bool(VICTIM_CATEGORIES & set(agency.receives)),
         "victim_count": result.victim_count,
         "minors": result.minors,
+        # possible matches (the review band) are a reviewer's, never an agency's
         "matches": [{"entry_id": m.entry_id, "entry_name": m.entry_name, "score": m.score,
-                     "methods": sorted({e.method for e in m.evidence})} for m in result.matches],
+                     "methods": sorted({e.method for e in m.evidence})} for m in result.matches
+                    if m.band == MatchBand.alert],
         "indicators": result.indicators,
     }
     return AlertText(env, lang, context)

@@ -101,3 +101,32 @@ def test_only_admins_open_admin_pages(stack, new_page):
     sign_in(page, stack, stack.token("operator"), "/reports/new")
     response = page.goto(f"{stack.base_url}/admin/watchlist")
     assert response.status == 403
+
+
+def test_admin_confirms_a_possible_match_from_the_review_page(stack, new_page):
+    """A report naming part of a listed firm waits on /admin/reviews with its evidence and the
+    features of its score; one click confirms it, and the queue no longer shows it."""
+    tag = uuid.uuid4().hex[:4]
+    first = "".join("bdgkmprst"[int(c, 16) % 9] + "aiou"[int(c, 16) % 4] for c in uuid.uuid4().hex[:4]).capitalize()
+    entry = stack.api.post("/v1/watchlist/entries", json={"kind": "agency", "name": f"PT {first} Wiyogo{tag}",
+                                                          "source": "test"}).json()
+    operator = stack.client(stack.token("operator"))
+    probe = operator.post("/v1/reports", json={"channel": "web", "agency_names": [entry["name"]]}).json()
+    from tests.harness import wait_for
+    wait_for(lambda: operator.get(f"/v1/reports/{probe['id']}").json()["matches"], 60, what="the entry indexed")
+    report = operator.post("/v1/reports", json={"channel": "web", "agency_names": [first]}).json()
+    wait_for(lambda: any(r["report_id"] == report["id"] for r in stack.api.get("/v1/reviews").json()["reviews"]),
+             30, what="the possible match")
+
+    page = new_page()
+    sign_in(page, stack, stack.admin_token, "/admin/reviews")
+    card = page.locator(f"section.review[data-report='{report['id']}']")
+    card.wait_for()
+    assert first in card.inner_text() and "name_words" in card.inner_text()
+    card.get_by_label("Alasan").fill("nomor sama dengan laporan polisi")
+    card.get_by_role("button", name="Benar, kirim peringatan").click()
+    page.wait_for_url(re.compile("/admin/reviews$"))
+    assert page.locator(f"section.review[data-report='{report['id']}']").count() == 0
+    review = [r for r in stack.api.get("/v1/reviews", params={"status": "confirmed"}).json()["reviews"]
+              if r["report_id"] == report["id"]]
+    assert review and review[0]["reason"] == "nomor sama dengan laporan polisi"

@@ -98,10 +98,15 @@ def timeline(sessions: sessionmaker[Session], report: ReportRow, agency_code: st
             alert_query = alert_query.where(ReportAlertRow.agency_code == agency_code)
         alerts = s.scalars(alert_query.order_by(ReportAlertRow.agency_code, ReportAlertRow.channel)).all()
 
+    if agency_code:  # an agency is told of matches only, never of possible ones
+        matches = [m for m in matches if (m.band or "alert") == "alert" and m.false_positive_by is None]
     events = [{"event": "received", "at": report.received_at}]
     if report.screened_at:
         events.append({"event": "screened", "at": report.screened_at})
-    events += [{"event": "match", "at": m.found_at, "entry_id": m.entry_id} for m in matches]
+    events += [{"event": "match" if (m.band or "alert") == "alert" else "possible_match", "at": m.found_at,
+                "entry_id": m.entry_id} for m in matches]
+    events += [{"event": f"review_{m.review_status}", "at": m.reviewed_at, "entry_id": m.entry_id}
+               for m in matches if m.review_status and m.reviewed_at]
     events += [{"event": f"alert_{a.status}", "at": a.updated_at, "agency": a.agency_code, "channel": a.channel}
                for a in alerts]
     events.sort(key=lambda e: e["at"])
@@ -120,6 +125,7 @@ def timeline(sessions: sessionmaker[Session], report: ReportRow, agency_code: st
             "agency_names", "recruiter_names", "phones", "emails", "urls", "social_handles",
             "license_numbers", "ad_text", "destination_country", "kecamatan", "victim_count", "minors")},
         "matches": [{"entry_id": m.entry_id, "entry_name": m.entry_name, "score": m.score,
+                     "band": m.band or "alert", "review": m.review_status or ("pending" if m.band == "review" else None),
                      "evidence": m.evidence, "retro": m.retro, "found_at": m.found_at,
                      "false_positive": m.false_positive_by is not None} for m in matches],
         "hold": report.hold_reason is not None,
@@ -172,18 +178,24 @@ def mark_false_positive(sessions: sessionmaker[Session], report_id: str, entry_i
         match = s.get(ReportMatchRow, (report_id, entry_id), with_for_update=True)
         if match is None:
             raise NoSuchMatch(report_id, entry_id)
-        values = sorted({e["report_value"] for e in match.evidence if e.get("report_value")})
-        keys = {suppression_key(v): v for v in values}
-        known = set(s.scalars(select(MatchSuppression.value_key).where(
-            MatchSuppression.entry_id == entry_id, MatchSuppression.value_key.in_(list(keys)))))
-        for key, value in keys.items():
-            if key not in known:
-                s.add(MatchSuppression(entry_id=entry_id, value_key=key, report_value=value[:300],
-                                       report_id=report_id, reason=reason, created_by=actor, created_at=now()))
-        match.false_positive_by, match.false_positive_reason = actor, reason
-        audit.record(s, actor, "match.false_positive", "report_match", f"{report_id}/{entry_id}", None,
-                     {"entry_id": entry_id, "suppressed_values": len(keys), "reason": reason})
-        return values
+        return suppress(s, match, reason, actor)
+
+
+def suppress(s: Session, match: ReportMatchRow, reason: str, actor: str) -> list[str]:
+    """Inside the caller's transaction: the values of a match ruled wrong never again count for
+    its entry (MatchSuppression, read by the matcher), recorded on the match and audited."""
+    values = sorted({e["report_value"] for e in match.evidence if e.get("report_value")})
+    keys = {suppression_key(v): v for v in values}
+    known = set(s.scalars(select(MatchSuppression.value_key).where(
+        MatchSuppression.entry_id == match.entry_id, MatchSuppression.value_key.in_(list(keys)))))
+    for key, value in keys.items():
+        if key not in known:
+            s.add(MatchSuppression(entry_id=match.entry_id, value_key=key, report_value=value[:300],
+                                   report_id=match.report_id, reason=reason, created_by=actor, created_at=now()))
+    match.false_positive_by, match.false_positive_reason = actor, reason
+    audit.record(s, actor, "match.false_positive", "report_match", f"{match.report_id}/{match.entry_id}", None,
+                 {"entry_id": match.entry_id, "suppressed_values": len(keys), "reason": reason})
+    return values
 
 
 def purge_expired(sessions: sessionmaker[Session], retention_days: int, actor: str = "system",

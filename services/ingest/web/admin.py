@@ -13,10 +13,12 @@ from services.ingest.alerts import service as alerts_service
 from services.ingest.audit import service as audit
 from services.ingest.auth import Role
 from services.ingest.models import WatchlistDispute
+from services.ingest.reviews import service as reviews
 from services.ingest.routes import service as routes
 from services.ingest.watchlist import service as watchlist
 from services.ingest.web import session
 from services.ingest.web.views import render, signed_in_as
+from shared.alert_refs import case_ref
 from shared.db import run_db
 from shared.models import WatchlistEntryRow
 from shared.schemas import AgencyIn, AlertChannel, EntryKind, EntryStatus, RiskLevel, RouteIn, WatchlistEntryIn, \
@@ -53,7 +55,8 @@ def dashboard(request: Request, signed=Depends(admin_page)) -> HTMLResponse:
                                  .where(WatchlistDispute.status == "open"))
     counts = {"active": total - retired, "retired": retired}
     failed = alerts_service.list_alerts(request.app.state.sessions, None, "failed", 500, 0)
-    return render(request, "admin/dashboard.html", {"counts": counts, "failed": len(failed),
+    pending_reviews = reviews.list_reviews(request.app.state.sessions, limit=1)[0]
+    return render(request, "admin/dashboard.html", {"counts": counts, "failed": len(failed), "reviews": pending_reviews,
                                                     "open_disputes": open_disputes}, signed=signed)
 
 
@@ -241,6 +244,37 @@ async def delete_route(route_id: str, request: Request, signed=Depends(admin_pag
     await _form(request, signed)
     routes.delete(request.app.state.sessions, route_id, signed[0].token_id)
     return _redirect("/admin/routes")
+
+
+# ------------------------------------------------------------------ review queue
+
+
+@router.get("/reviews")
+def reviews_page(request: Request, offset: int = Query(default=0, ge=0, le=10**9), signed=Depends(admin_page)) -> HTMLResponse:
+    total, pending = reviews.list_reviews(request.app.state.sessions, status="pending", limit=50, offset=offset)
+    return render(request, "admin/reviews.html", {"reviews": pending, "total": total, "offset": offset,
+                                                  "case_ref": case_ref}, signed=signed)
+
+
+@router.post("/reviews/{report_id}/{entry_id}")
+async def review_decision(report_id: str, entry_id: str, request: Request, signed=Depends(admin_page)) -> Response:
+    form = await _form(request, signed)
+    decision = form.get("decision")
+    reason = str(form.get("reason", "")).strip()[:1000] or None
+    if decision not in ("confirm", "reject"):
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "decision: confirm or reject")
+    try:
+        reviews.decide(request.app.state.sessions, report_id=report_id, entry_id=entry_id,
+                       confirm=decision == "confirm", reason=reason or (None if decision == "confirm" else
+                                                                        "rejected in review"),
+                       actor=signed[0].token_id)
+    except reviews.NoSuchReview:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such possible match") from None
+    except reviews.AlreadyDecided:
+        pass  # decided meanwhile (another reviewer): the queue shows what is left
+    if decision == "confirm":
+        request.app.state.relay.poke()
+    return _redirect("/admin/reviews")
 
 
 # ------------------------------------------------------------------ failed alerts and audit

@@ -115,6 +115,22 @@ STRINGS: dict[str, dict[str, str]] = {
     "new_route": {"id": "Aturan baru", "en": "New rule"},
     "channels": {"id": "Saluran kirim", "en": "Channels"},
     "failed_alerts": {"id": "Peringatan gagal terkirim", "en": "Failed alerts"},
+    "possible_matches": {"id": "Kemungkinan cocok (perlu ditinjau)", "en": "Possible matches (to review)"},
+    "reviews_help": {"id": "Skor di antara ambang tinjau dan ambang peringatan: belum dikirim ke instansi mana pun. "
+                           "Benarkan agar peringatan dikirim lewat aturan rute, atau tolak agar nilai ini tidak "
+                           "dicocokkan lagi dengan entri tersebut. Setiap keputusan dicatat di log audit.",
+                     "en": "Scored between the review and the alert threshold: no agency has been told. Confirm to "
+                           "alert through the routing rules, or reject so that these values never match that entry "
+                           "again. Every decision is recorded in the audit log."},
+    "reported": {"id": "Dilaporkan", "en": "Reported"},
+    "more": {"id": "Berikutnya", "en": "More"},
+    "listed": {"id": "Terdaftar", "en": "Listed"},
+    "why": {"id": "Alasan skor", "en": "Why this score"},
+    "reason": {"id": "Alasan", "en": "Reason"},
+    "confirm_match": {"id": "Benar, kirim peringatan", "en": "Confirm and alert"},
+    "reject_match": {"id": "Bukan, tolak", "en": "Reject"},
+    "no_reviews": {"id": "Tidak ada yang perlu ditinjau.", "en": "Nothing to review."},
+    "possible_match": {"id": "kemungkinan cocok", "en": "possible match"},
     "failed_help": {"id": "Tidak dapat dikirim (alamat/nomor ditolak atau batas waktu lewat). Perbaiki kontak instansi.",
                     "en": "Could not be delivered (address refused or deadline passed). Fix the agency's contacts."},
     "nothing_failed": {"id": "Tidak ada yang gagal.", "en": "Nothing failed."},
