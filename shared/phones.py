@@ -9,6 +9,7 @@ import phonenumbers
 
 # wa.me and api.whatsapp.com links carry the number itself
 WA_LINK = re.compile(r"(?:wa\.me|api\.whatsapp\.com/send\?phone=|whatsapp\.com/send/\?phone=)/?\+?(\d{8,15})", re.I)
+_NOT_DIGIT = re.compile(r"\D")
 
 
 @lru_cache(maxsize=200_000)
@@ -18,7 +19,7 @@ def phone_key(value: str) -> str | None:
     wa = WA_LINK.search(value)
     if wa:
         value = "+" + wa.group(1)
-    digits = re.sub(r"\D", "", value)
+    digits = _NOT_DIGIT.sub("", value)
     if value.strip().startswith("+"):
         candidate = "+" + digits
     elif digits.startswith("62") and len(digits) >= 10:

@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
 
 def utcnow() -> datetime:
@@ -31,8 +31,11 @@ LongText = Annotated[str, StringConstraints(max_length=20_000)]
 _PHONE_CHARS = re.compile(r"^[0-9+()\-./\s]*$|^(https?://)?(wa\.me|api\.whatsapp\.com)/.*$", re.I)
 
 
+_NOT_DIGIT = re.compile(r"\D")
+
+
 def _check_phone(value: str) -> str:
-    digits = re.sub(r"\D", "", value)
+    digits = _NOT_DIGIT.sub("", value)
     if not _PHONE_CHARS.match(value) or not 6 <= len(digits) <= 15:
         raise ValueError("not a phone number: use digits with optional +, spaces, dashes or brackets")
     return value
@@ -68,12 +71,19 @@ class Strict(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    @field_validator("*", mode="after")
+    @model_validator(mode="wrap")
     @classmethod
-    def _no_nul(cls, value):
-        if _has_nul(value):
-            raise ValueError("NUL characters are not accepted")
-        return value
+    def _no_nul(cls, data, handler):
+        # One look at the whole input, not a validator run for every field (twenty a watchlist
+        # row): repr() is one pass in C, and only an input it shows a NUL in (or the four
+        # letters \x00) is looked at field by field, to name each field holding one
+        if isinstance(data, dict) and "\\x00" in repr(data):
+            bad = [key for key, value in data.items() if _has_nul(value)]
+            if bad:
+                raise ValidationError.from_exception_data(cls.__name__, [
+                    {"type": "value_error", "loc": (key,), "input": data[key],
+                     "ctx": {"error": ValueError("NUL characters are not accepted")}} for key in bad])
+        return handler(data)
 
 
 # ---------------------------------------------------------------- reports
@@ -107,13 +117,13 @@ class Reporter(Strict):
 class ReportContent(Strict):
     """What is screened: the report's facts about recruiters and ads, without the reporter."""
 
-    agency_names: ShortList(ShortText) = []
-    recruiter_names: ShortList(ShortText) = []
-    phones: ShortList(Phone) = []
-    emails: ShortList(Email) = []
-    urls: ShortList(Url) = []
-    social_handles: ShortList(Identifier) = []
-    license_numbers: ShortList(Identifier) = []
+    agency_names: ShortList(ShortText) = Field(default_factory=list)
+    recruiter_names: ShortList(ShortText) = Field(default_factory=list)
+    phones: ShortList(Phone) = Field(default_factory=list)
+    emails: ShortList(Email) = Field(default_factory=list)
+    urls: ShortList(Url) = Field(default_factory=list)
+    social_handles: ShortList(Identifier) = Field(default_factory=list)
+    license_numbers: ShortList(Identifier) = Field(default_factory=list)
     ad_text: LongText = ""
     destination_country: ShortText | None = None
 
@@ -166,11 +176,11 @@ Reviewer = Annotated[str, StringConstraints(strip_whitespace=True, max_length=20
 class WatchlistEntryBase(Strict):
     kind: EntryKind
     name: ShortText
-    aliases: ShortList(ShortText, 200) = []
-    phones: ShortList(Phone, 200) = []
-    license_numbers: ShortList(Identifier, 200) = []
-    social_handles: ShortList(Identifier, 200) = []
-    urls: ShortList(Url, 200) = []
+    aliases: ShortList(ShortText, 200) = Field(default_factory=list)
+    phones: ShortList(Phone, 200) = Field(default_factory=list)
+    license_numbers: ShortList(Identifier, 200) = Field(default_factory=list)
+    social_handles: ShortList(Identifier, 200) = Field(default_factory=list)
+    urls: ShortList(Url, 200) = Field(default_factory=list)
     notes: Note = ""
     source: Source = ""  # the document behind the listing: police report number, court decision, ...
     reason: Note = ""
@@ -347,8 +357,8 @@ class DeliveryReceipt(BaseModel):
 class AgencyIn(Strict):
     name: ShortText
     code: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_\-]{1,39}$")]
-    emails: ShortList(Email) = []
-    phones: ShortList(Phone) = []
+    emails: ShortList(Email) = Field(default_factory=list)
+    phones: ShortList(Phone) = Field(default_factory=list)
     receives: list[ShortText] = Field(default_factory=lambda: ["watchlist_match"], max_length=50)
 
 

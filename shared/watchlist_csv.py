@@ -66,27 +66,31 @@ def restore(value: str) -> str:
 
 def parse(stream: Iterable[str] | io.TextIOBase) -> list[WatchlistEntryIn]:
     """Every row as an entry, or WatchlistCsvError listing every problem."""
-    reader = csv.DictReader(stream)
-    header = [h.strip() for h in (reader.fieldnames or [])]
+    reader = csv.reader(stream)
+    header = [h.strip() for h in next(reader, [])]
     missing = [c for c in REQUIRED if c not in header]
     if missing:
         raise WatchlistCsvError([Problem(1, None, f"header lacks column(s): {', '.join(missing)}")])
-    reader.fieldnames = header
+    # each known column's place (the first of a repeated header wins, as a dict of the row would
+    # have the last; unknown columns are ignored)
+    places = [(column, header.index(column), column in LIST_COLUMNS) for column in COLUMNS if column in header]
+    width = len(header)
     entries, problems, seen = [], [], {}
-    for row in reader:
+    for cells in reader:
         line = reader.line_num
-        if None in row:  # more cells than header columns
-            problems.append(Problem(line, None, f"{len(header) + len(row[None])} cells for {len(header)} columns"))
+        if len(cells) > width:  # more cells than header columns
+            problems.append(Problem(line, None, f"{len(cells)} cells for {width} columns"))
             continue
-        if all(not (v or "").strip() for v in row.values()):
+        if not "".join(cells).strip():
             continue  # blank line
         data: dict = {}
-        for column in COLUMNS:
-            if column not in row:
-                continue
-            cell = restore((row[column] or "").strip())
-            if column in LIST_COLUMNS:
-                data[column] = [restore(v.strip()) for v in cell.split(SEPARATOR) if v.strip()]
+        for column, at, is_list in places:
+            cell = cells[at].strip() if at < len(cells) else ""
+            if cell.startswith("'"):
+                cell = restore(cell)
+            if is_list:
+                data[column] = [restore(v) if v.startswith("'") else v
+                                for v in (part.strip() for part in cell.split(SEPARATOR)) if v] if cell else []
             elif cell or column in ("id", "kind", "name"):
                 data[column] = cell
         try:

@@ -1,9 +1,12 @@
 """`waspada screen --watchlist WATCHLIST.csv [--min-score S] < reports.jsonl > matches.jsonl`
 
-One JSON line out per report line in, in input order; only JSON on stdout, progress on stderr."""
+One JSON line out per report line in, in input order; only JSON on stdout, progress on stderr.
+A batch of thousands of reports is screened by a process a CPU, forked once the index is built."""
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
 from pathlib import Path
 from typing import TextIO
 
@@ -12,7 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from services.matcher.screening import ScreeningEngine
-from shared.schemas import ReportContent, WatchlistEntry
+from shared.schemas import ReportContent
 from shared.watchlist_csv import WatchlistCsvError, parse
 
 
@@ -35,7 +38,46 @@ def _report(line: str) -> BatchReport:
     return BatchReport.model_validate(data)
 
 
-def screen_command(watchlist: Path, min_score: float | None, stdin: TextIO, stdout: TextIO, stderr: TextIO) -> int:
+CHUNK = 500  # report lines a worker screens at a time
+PARALLEL_FROM = 2000  # report lines: fewer are screened in this process alone
+
+# The engine a forked worker screens with: set before the workers start, inherited by them
+# (copy-on-write: the index is built once, and a big one is frozen out of the collector's walks)
+_engine: ScreeningEngine | None = None
+_min_score: float | None = None
+
+
+def _screen_lines(chunk: tuple[int, list[str]]) -> tuple[list[str], list[tuple[int, str]]]:
+    """(output lines, (line number, problem) of each refused report) for consecutive lines."""
+    first, lines = chunk
+    out, problems = [], []
+    for number, line in enumerate(lines, start=first):
+        if not line.strip():
+            continue
+        try:
+            report = _report(line)
+        except (ValueError, ValidationError) as exc:
+            message = str(exc).splitlines()[0]
+            problems.append((number, message))
+            out.append(json.dumps({"report_id": None, "line": number, "error": message,
+                                   "matches": [], "indicators": []}) + "\n")
+            continue
+        result = _engine.screen(report, min_score=_min_score)
+        out.append(json.dumps({
+            "report_id": report.id,
+            "matches": [m.model_dump(mode="json", include={"entry_id", "entry_name", "score", "band", "evidence"})
+                        for m in result.matches],
+            "indicators": [i.model_dump(mode="json") for i in result.indicators],
+            "categories": result.categories,
+            "risk_level": result.risk_level.value,
+        }, ensure_ascii=False) + "\n")
+    return out, problems
+
+
+def screen_command(watchlist: Path, min_score: float | None, stdin: TextIO, stdout: TextIO, stderr: TextIO,
+                   workers: int | None = None) -> int:
+    """workers: processes screening at once (default: one a CPU for a batch worth it)."""
+    global _engine, _min_score
     console = Console(file=stderr, soft_wrap=True)
     try:
         with open(watchlist, encoding="utf-8", newline="") as handle:
@@ -47,32 +89,29 @@ def screen_command(watchlist: Path, min_score: float | None, stdin: TextIO, stdo
     except (OSError, UnicodeDecodeError) as exc:
         console.print(f"[red]{watchlist}: {exc}[/red]", highlight=False)
         return 2
-    engine = ScreeningEngine(WatchlistEntry(**row.model_dump(exclude={"id"}), id=row.id) for row in rows)
+    # the rows are checked already (parse): the index reads them as they are, no second model each
+    _engine, _min_score = ScreeningEngine(rows, expected=len(rows)), min_score
+    del rows
     lines = stdin.readlines()
+    chunks = [(start + 1, lines[start:start + CHUNK]) for start in range(0, len(lines), CHUNK)]
+    if workers is None:
+        workers = min(os.cpu_count() or 1, 8) if len(lines) >= PARALLEL_FROM else 1
     failures = 0
-    with Progress(TextColumn("screening"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=console, transient=True, disable=len(lines) < 1000) as progress:
-        task = progress.add_task("screening", total=len(lines))
-        for number, line in enumerate(lines, start=1):
-            progress.advance(task)
-            if not line.strip():
-                continue
-            try:
-                report = _report(line)
-            except (ValueError, ValidationError) as exc:
-                failures += 1
-                message = str(exc).splitlines()[0]
-                console.print(f"[yellow]reports line {number}: {message}[/yellow]", highlight=False)
-                stdout.write(json.dumps({"report_id": None, "line": number, "error": message,
-                                         "matches": [], "indicators": []}) + "\n")
-                continue
-            result = engine.screen(report, min_score=min_score)
-            stdout.write(json.dumps({
-                "report_id": report.id,
-                "matches": [m.model_dump(mode="json", include={"entry_id", "entry_name", "score", "band", "evidence"})
-                            for m in result.matches],
-                "indicators": [i.model_dump(mode="json") for i in result.indicators],
-                "categories": result.categories,
-                "risk_level": result.risk_level.value,
-            }, ensure_ascii=False) + "\n")
+    # Forked before the progress bar's refresh thread starts; results come back in input order
+    pool = multiprocessing.get_context("fork").Pool(workers) if workers > 1 else None
+    try:
+        results = pool.imap(_screen_lines, chunks) if pool else map(_screen_lines, chunks)
+        with Progress(TextColumn("screening"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                      console=console, transient=True, disable=len(lines) < 1000) as progress:
+            task = progress.add_task("screening", total=len(lines))
+            for (_, chunk), (out, problems) in zip(chunks, results):
+                for number, message in problems:
+                    console.print(f"[yellow]reports line {number}: {message}[/yellow]", highlight=False)
+                failures += len(problems)
+                stdout.writelines(out)
+                progress.advance(task, len(chunk))
+    finally:
+        if pool:
+            pool.close()
+            pool.join()
     return 1 if failures else 0

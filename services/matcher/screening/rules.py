@@ -28,3 +28,8 @@ def moratorium() -> dict:
 @lru_cache
 def ad_words() -> dict:
     return _load("ad_words.json")
+
+
+@lru_cache
+def places() -> dict:
+    return _load("places.json")
