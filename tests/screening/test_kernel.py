@@ -10,7 +10,7 @@ import pytest
 
 from services.matcher.screening import ScreeningEngine, engine as engine_module, model
 from services.matcher.screening.blocking import Blocking
-from services.matcher.screening.engine import query_flags
+from services.matcher.screening.blocking import query_flags
 from services.matcher.screening.index import EXPLICIT, NameIndex
 from services.matcher.screening.normalize import modern_spelling, name_key
 from services.matcher.screening.scoring import ListedWord, score_reading

@@ -126,7 +126,6 @@ STRINGS: dict[str, dict[str, str]] = {
     "more": {"id": "Berikutnya", "en": "More"},
     "listed": {"id": "Terdaftar", "en": "Listed"},
     "why": {"id": "Alasan skor", "en": "Why this score"},
-    "reason": {"id": "Alasan", "en": "Reason"},
     "confirm_match": {"id": "Benar, kirim peringatan", "en": "Confirm and alert"},
     "reject_match": {"id": "Bukan, tolak", "en": "Reject"},
     "no_reviews": {"id": "Tidak ada yang perlu ditinjau.", "en": "Nothing to review."},

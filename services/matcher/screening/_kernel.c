@@ -1061,59 +1061,200 @@ static inline double led_ceiling(const Model *m, double w, double sim, double re
     return ((sim + rest / w) / cutoff - 1.0 - m->added_weight * others / w) / m->left_out_weight;
 }
 
-/* sieve(token ids, similarities, common df, rest, others_firm, others_person, cutoff, needed,
- *       differs) -> (few, alone, common): blocking.py's test, word by word, of whether a name
- * holding this one of the words taken (and none of the others) can reach the cutoff (see
- * _led_ceiling there). few: words few names hold whose names may, with other words; alone:
- * those whose names may only when made of the word alone; common: (token id, firm ceiling,
- * person ceiling, firm alone ceiling, person alone ceiling, person weight) of the words more
- * names hold, for their cached lists. */
-static PyObject *Store_sieve(Store *s, PyObject *args) {
-    PyObject *ids, *sims;
-    long common_df;
-    double rest, others_firm, others_person, cutoff, needed;
-    int differs;
-    if (!PyArg_ParseTuple(args, "O!O!ldddddp", &PyTuple_Type, &ids, &PyTuple_Type, &sims, &common_df, &rest,
-                          &others_firm, &others_person, &cutoff, &needed, &differs))
+static int in_tuple(PyObject *tuple, PyObject *item) {
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(tuple); i++)
+        if (PyLong_AsLong(PyTuple_GET_ITEM(tuple, i)) == PyLong_AsLong(item)) return 1;
+    return 0;
+}
+
+/* block(groups, query_idf, query_flags, cutoff, common_df, few_names) -> None, or (first, alone,
+ * extra, led, pairs): blocking.py's plan, in C (its docstring derives the bound). groups: the
+ * query words as similar() gives them. first: the words whose names are all scored; alone:
+ * the words whose names count only made of that word alone; extra: int32 bytes of names found
+ * apart (a few-name word's names holding a word of another word taken); led: (token id, sim,
+ * firm ceiling, person ceiling, firm alone ceiling, person alone ceiling, person weight, rest,
+ * others_person, differs) of common words, for their cached lists; pairs: (a, b) query positions
+ * both holding common words, for the cached intersections of their unions. */
+static PyObject *Store_block(Store *s, PyObject *args) {
+    PyObject *groups, *idf_obj;
+    const char *flags;
+    Py_ssize_t n_flags;
+    double cutoff;
+    long common_df, few_names;
+    if (!PyArg_ParseTuple(args, "O!O!y#dll", &PyTuple_Type, &groups, &PyList_Type, &idf_obj, &flags, &n_flags,
+                          &cutoff, &common_df, &few_names))
         return NULL;
-    Py_ssize_t n = PyTuple_GET_SIZE(ids);
-    if (PyTuple_GET_SIZE(sims) != n) {
-        PyErr_SetString(PyExc_ValueError, "a similarity per token");
+    const Model *m = &s->m;
+    Py_ssize_t n = PyTuple_GET_SIZE(groups);
+    if (n == 0 || n > MAX_QUERY || PyList_GET_SIZE(idf_obj) != n || n_flags != n) {
+        PyErr_SetString(PyExc_ValueError, "1 to 64 query words, with an idf and a flag byte each");
         return NULL;
     }
-    PyObject *few = PyList_New(0), *alone = PyList_New(0), *common = PyList_New(0);
-    if (!few || !alone || !common) goto fail;
+    long size[MAX_QUERY];
+    double most[MAX_QUERY], added[MAX_QUERY][2], least[MAX_QUERY];
+    PyObject *ids[MAX_QUERY], *sims[MAX_QUERY], *commons[MAX_QUERY];
     for (Py_ssize_t i = 0; i < n; i++) {
-        Token *token;
-        if (token_arg(s, ids, i, &token) < 0) goto fail;
-        double sim = PyFloat_AsDouble(PyTuple_GET_ITEM(sims, i));
-        if (sim == -1.0 && PyErr_Occurred()) goto fail;
-        if (rest == 0.0 && sim <= cutoff) continue;  /* not even the word alone reaches it */
-        double idf = idf_of(s, token);
-        int generic = token->flags & TOKEN_GENERIC, place = token->flags & TOKEN_PLACE;
-        double w_firm = weigh(&s->m, idf, generic, place, 0), w_person = weigh(&s->m, idf, generic, place, 1);
-        double firm = led_ceiling(&s->m, w_firm, sim, rest, others_firm, needed);
-        double person = led_ceiling(&s->m, w_person, sim, rest, others_person, needed);
-        double alone_firm = -1.0, alone_person = -1.0;
-        if (differs) {
-            alone_firm = led_ceiling(&s->m, w_firm, sim, rest, others_firm, cutoff);
-            alone_person = led_ceiling(&s->m, w_person, sim, rest, others_person, cutoff);
+        PyObject *g = PyTuple_GET_ITEM(groups, i);
+        if (!PyTuple_Check(g) || PyTuple_GET_SIZE(g) != 5) {
+            PyErr_SetString(PyExc_TypeError, "a query word: similar()'s (size, ids, sims, most, common)");
+            return NULL;
         }
-        if (firm < 0.0 && person < 0.0 && alone_firm < 0.0 && alone_person < 0.0) continue;
-        PyObject *id = PyTuple_GET_ITEM(ids, i), *item;
-        if (token->len <= (uint32_t)common_df) {
-            if (PyList_Append(firm >= 0.0 || person >= 0.0 ? few : alone, id) < 0) goto fail;
-            continue;
-        }
-        item = Py_BuildValue("(Oddddd)", id, firm, person, alone_firm, alone_person, w_person);
-        if (!item || PyList_Append(common, item) < 0) { Py_XDECREF(item); goto fail; }
-        Py_DECREF(item);
+        size[i] = PyLong_AsLong(PyTuple_GET_ITEM(g, 0));
+        ids[i] = PyTuple_GET_ITEM(g, 1);
+        sims[i] = PyTuple_GET_ITEM(g, 2);
+        most[i] = PyFloat_AsDouble(PyTuple_GET_ITEM(g, 3));
+        commons[i] = PyTuple_GET_ITEM(g, 4);
+        double idf = PyFloat_AsDouble(PyList_GET_ITEM(idf_obj, i));
+        if (PyErr_Occurred()) return NULL;
+        int weak = flags[i] & QUERY_WEAK, generic = flags[i] & QUERY_GENERIC, place = flags[i] & QUERY_PLACE;
+        added[i][0] = weak ? 0.0 : weigh(m, idf, generic, place, 0);
+        added[i][1] = weak ? 0.0 : weigh(m, idf, generic, place, 1);
+        least[i] = added[i][0] < added[i][1] ? added[i][0] : added[i][1];
     }
-    return Py_BuildValue("(NNN)", few, alone, common);
+    double k = m->added_weight * cutoff / (1.0 - cutoff);
+    Py_ssize_t order[MAX_QUERY];
+    for (Py_ssize_t i = 0; i < n; i++) {  /* rarest first, then in query order (insertion: a few words) */
+        Py_ssize_t j = i;
+        while (j > 0 && size[order[j - 1]] > size[i]) { order[j] = order[j - 1]; j--; }
+        order[j] = i;
+    }
+    double remaining = 0.0, held_back = 0.0, total_most = 0.0;
+    for (Py_ssize_t i = 0; i < n; i++) total_most += most[i];
+    remaining = total_most;
+    uint8_t is_taken[MAX_QUERY] = {0};
+    Py_ssize_t n_taken_all = 0;
+    for (Py_ssize_t o = 0; o < n; o++) {
+        Py_ssize_t i = order[o];
+        if (n_taken_all && remaining < k * held_back) break;
+        is_taken[i] = 1;
+        n_taken_all++;
+        remaining -= most[i];
+        held_back += least[i];
+    }
+    Py_ssize_t taken[MAX_QUERY], n_taken = 0, n_unmatched = 0;
+    uint8_t everyone[MAX_QUERY] = {0};  /* taken with names, or held by no name (always added) */
+    long taken_size = 0;
+    double taken_most = 0.0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (!size[i]) { everyone[i] = 1; n_unmatched++; continue; }
+        if (is_taken[i]) { taken[n_taken++] = i; everyone[i] = 1; taken_size += size[i]; taken_most += most[i]; }
+    }
+    if (!n_taken) Py_RETURN_NONE;
+    if (taken_size <= few_names) {  /* scoring them costs less than sifting them */
+        Py_ssize_t total = 0;
+        for (Py_ssize_t t = 0; t < n_taken; t++) total += PyTuple_GET_SIZE(ids[taken[t]]);
+        PyObject *first = PyTuple_New(total);
+        if (!first) return NULL;
+        Py_ssize_t at = 0;
+        for (Py_ssize_t t = 0; t < n_taken; t++)
+            for (Py_ssize_t j = 0; j < PyTuple_GET_SIZE(ids[taken[t]]); j++) {
+                PyObject *id = PyTuple_GET_ITEM(ids[taken[t]], j);
+                Py_INCREF(id);
+                PyTuple_SET_ITEM(first, at++, id);
+            }
+        return Py_BuildValue("(NOOOO)", first, Py_None, Py_None, Py_None, Py_None);
+    }
+    double rest = total_most - taken_most;
+    Py_ssize_t n_everyone = n_taken + n_unmatched;
+    PyObject *few = PyList_New(0), *alone = PyList_New(0), *led = PyList_New(0), *pairs = PyList_New(0);
+    int32_t *extra = NULL;
+    Py_ssize_t n_extra = 0, cap_extra = 0;
+    if (!few || !alone || !led || !pairs) goto fail;
+    for (Py_ssize_t t = 0; t < n_taken; t++) {
+        Py_ssize_t i = taken[t];
+        double others_firm = 0.0, others_person = 0.0;
+        for (Py_ssize_t j = 0; j < n; j++)
+            if (everyone[j] && j != i) { others_firm += added[j][0]; others_person += added[j][1]; }
+        double fewest = others_firm < others_person ? others_firm : others_person;
+        if (most[i] + rest < k * fewest) continue;  /* a name holding no other word taken cannot reach it */
+        int differs = rest == 0.0 && n_everyone > 1;
+        double needed = differs ? cutoff / m->differing_weak_word : cutoff;
+        for (Py_ssize_t j = 0; j < PyTuple_GET_SIZE(ids[i]); j++) {
+            Token *token;
+            if (token_arg(s, ids[i], j, &token) < 0) goto fail;
+            double sim = PyFloat_AsDouble(PyTuple_GET_ITEM(sims[i], j));
+            if (rest == 0.0 && sim <= cutoff) continue;  /* not even the word alone reaches it */
+            double idf = idf_of(s, token);
+            int generic = token->flags & TOKEN_GENERIC, place = token->flags & TOKEN_PLACE;
+            double w_firm = weigh(m, idf, generic, place, 0), w_person = weigh(m, idf, generic, place, 1);
+            double firm = led_ceiling(m, w_firm, sim, rest, others_firm, needed);
+            double person = led_ceiling(m, w_person, sim, rest, others_person, needed);
+            double alone_firm = -1.0, alone_person = -1.0;
+            if (differs) {
+                alone_firm = led_ceiling(m, w_firm, sim, rest, others_firm, cutoff);
+                alone_person = led_ceiling(m, w_person, sim, rest, others_person, cutoff);
+            }
+            if (firm < 0.0 && person < 0.0 && alone_firm < 0.0 && alone_person < 0.0) continue;
+            PyObject *id = PyTuple_GET_ITEM(ids[i], j);
+            if (token->len <= (uint32_t)common_df) {
+                if (PyList_Append(firm >= 0.0 || person >= 0.0 ? few : alone, id) < 0) goto fail;
+                continue;
+            }
+            PyObject *item = Py_BuildValue("(OddddddddO)", id, sim, firm, person, alone_firm, alone_person, w_person,
+                                           rest, others_person, differs ? Py_True : Py_False);
+            if (!item || PyList_Append(led, item) < 0) { Py_XDECREF(item); goto fail; }
+            Py_DECREF(item);
+        }
+    }
+    for (Py_ssize_t a = 0; a < n_taken; a++) {
+        for (Py_ssize_t b = a + 1; b < n_taken; b++) {
+            Py_ssize_t ia = taken[a], ib = taken[b];
+            double others = 0.0;
+            for (Py_ssize_t j = 0; j < n; j++)
+                if (everyone[j] && j != ia && j != ib) others += least[j];
+            if (most[ia] + most[ib] + rest < k * others) continue;  /* no pair of these can reach it */
+            if (PyTuple_GET_SIZE(commons[ia]) && PyTuple_GET_SIZE(commons[ib])) {
+                PyObject *pair = Py_BuildValue("(nn)", ia, ib);
+                if (!pair || PyList_Append(pairs, pair) < 0) { Py_XDECREF(pair); goto fail; }
+                Py_DECREF(pair);
+            }
+            for (int side = 0; side < 2; side++) {  /* a few-name word's names holding a word of the other */
+                Py_ssize_t own = side ? ib : ia, other = side ? ia : ib;
+                Py_ssize_t n_rare = 0;
+                for (Py_ssize_t j = 0; j < PyTuple_GET_SIZE(ids[own]); j++)
+                    n_rare += !in_tuple(commons[own], PyTuple_GET_ITEM(ids[own], j));
+                if (!n_rare) continue;
+                PyObject *rare = PyTuple_New(n_rare);
+                if (!rare) goto fail;
+                Py_ssize_t at = 0;
+                for (Py_ssize_t j = 0; j < PyTuple_GET_SIZE(ids[own]); j++) {
+                    PyObject *id = PyTuple_GET_ITEM(ids[own], j);
+                    if (in_tuple(commons[own], id)) continue;
+                    Py_INCREF(id);
+                    PyTuple_SET_ITEM(rare, at++, id);
+                }
+                Py_ssize_t found = candidates(s, MODE_BOTH, rare, ids[other], Py_None, 0);
+                Py_DECREF(rare);
+                if (found < 0) goto fail;
+                if (grow((void **)&extra, &cap_extra, n_extra + found, sizeof(int32_t), 0) < 0) goto fail;
+                memcpy(extra + n_extra, s->cands, (size_t)found * sizeof(int32_t));
+                n_extra += found;
+            }
+        }
+    }
+    if (!PyList_GET_SIZE(few) && !PyList_GET_SIZE(alone) && !PyList_GET_SIZE(led) && !PyList_GET_SIZE(pairs)
+        && !n_extra) {
+        Py_DECREF(few); Py_DECREF(alone); Py_DECREF(led); Py_DECREF(pairs);
+        PyMem_Free(extra);
+        Py_RETURN_NONE;
+    }
+    PyObject *extra_bytes = n_extra ? PyBytes_FromStringAndSize((const char *)extra, n_extra * (Py_ssize_t)sizeof(int32_t))
+                                    : (Py_INCREF(Py_None), Py_None);
+    PyMem_Free(extra);
+    if (!extra_bytes) { extra = NULL; goto fail; }
+    PyObject *first = PyList_AsTuple(few), *alone_t = PyList_GET_SIZE(alone) ? PyList_AsTuple(alone)
+                                                                               : (Py_INCREF(Py_None), Py_None);
+    Py_DECREF(few);
+    Py_DECREF(alone);
+    if (!first || !alone_t) { Py_XDECREF(first); Py_XDECREF(alone_t); Py_DECREF(extra_bytes); Py_DECREF(led);
+                              Py_DECREF(pairs); return NULL; }
+    return Py_BuildValue("(NNNNN)", first, alone_t, extra_bytes, led, pairs);
 fail:
     Py_XDECREF(few);
     Py_XDECREF(alone);
-    Py_XDECREF(common);
+    Py_XDECREF(led);
+    Py_XDECREF(pairs);
+    PyMem_Free(extra);
     return NULL;
 }
 
@@ -1477,8 +1618,8 @@ static PyMethodDef Store_methods[] = {
     {"match", (PyCFunction)Store_match, METH_VARARGS,
      "match(mode, first, second, explicit, small_groups, positions, query_idf, query_flags, form, "
      "want_person, in_text, cutoff, margin, settle) -> [(slot, score, partial, ambiguous)]"},
-    {"sieve", (PyCFunction)Store_sieve, METH_VARARGS,
-     "sieve(ids, sims, common df, rest, others_firm, others_person, cutoff, needed, differs) -> (few, alone, common)"},
+    {"block", (PyCFunction)Store_block, METH_VARARGS,
+     "block(groups, query_idf, query_flags, cutoff, common df, few names) -> None or (first, alone, extra, led, pairs)"},
     {"explain", (PyCFunction)Store_explain, METH_VARARGS,
      "explain(slot, positions, query_idf, query_flags, form, want_person, in_text) -> how match() scored it"},
     {"nbytes", (PyCFunction)Store_nbytes, METH_NOARGS, "bytes held by the arrays"},

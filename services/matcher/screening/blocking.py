@@ -16,11 +16,11 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from dataclasses import dataclass
-from itertools import combinations
 
 from services.matcher.screening import model
-from services.matcher.screening.index import BOTH, COMMON_WORD, RARE, NameIndex, Similar
-from services.matcher.screening.scoring import QueryWord, weigh
+from services.matcher.screening._kernel import QUERY_GENERIC, QUERY_PLACE, QUERY_WEAK
+from services.matcher.screening.index import COMMON_WORD, RARE, NameIndex, Similar
+from services.matcher.screening.scoring import QueryWord
 
 
 
@@ -37,14 +37,6 @@ class Blocking:
     explicit: bytes | None  # int32 slots
 
 
-def _added_weights(word: QueryWord) -> tuple[float, float]:
-    """What the word weighs when the report adds it to a firm's name, and to a person's
-    (scoring.weigh; a weak word adds nothing)."""
-    if word.weak:
-        return 0.0, 0.0
-    return weigh(word.idf, word.generic, word.place, False), weigh(word.idf, word.generic, word.place, True)
-
-
 def _led_ceiling(w: float, sim: float, rest: float, others: float, cutoff: float) -> float:
     """The most a name's other words may weigh, over the weight w of the one word of the words
     taken that it holds, for it to reach the cutoff: found <= sim * w + rest and whole >= w +
@@ -59,73 +51,38 @@ def block(index: NameIndex, words: list[QueryWord], groups: list[Similar],
           cutoff: float = model.MIN_NAME_SCORE) -> Blocking | None:
     """How the kernel finds the names to score for this query (its words and their similar
     listed words); None when no listed name can reach the cutoff (at least MIN_NAME_SCORE:
-    the cached lists of Store.led_by go no further)."""
-    k = model.ADDED_WEIGHT * cutoff / (1.0 - cutoff)
-    most = [group[3] for group in groups]
-    added = [_added_weights(w) for w in words]
-    least = [min(pair) for pair in added]
-    order = sorted(range(len(words)), key=lambda i: (groups[i][0], i))  # rarest first, then in query order
-    remaining = sum(most)
-    taken: list[int] = []
-    held_back = 0.0
-    for i in order:
-        if taken and remaining < k * held_back:
-            break
-        taken.append(i)
-        remaining -= most[i]
-        held_back += least[i]
-    # the words no listed name holds are always added, wherever they came in the order
-    unmatched = [i for i in range(len(words)) if not groups[i][0]]
-    taken = [i for i in taken if groups[i][0]]
-    if not taken:
+    the cached lists of Store.led_by go no further). The bound and the sifting run in the
+    kernel (Store.block); the common words' cached lists are looked up here."""
+    planned = index.store.block(tuple(groups), [w.idf for w in words], query_flags(words), cutoff, COMMON_WORD,
+                                FEW_NAMES)
+    if planned is None:
         return None
-    if sum(groups[i][0] for i in taken) <= FEW_NAMES:  # scoring them costs less than sifting them
-        return Blocking(RARE, tuple(t for i in taken for t in groups[i][1]), None, None)
-    rest = sum(most) - sum(most[i] for i in taken)  # what the words not taken can add
-    everyone = (*taken, *unmatched)
-    # names holding two of the words taken: can such a pair reach the cutoff at all?
-    pairs = [(a, b) for a, b in combinations(taken, 2)
-             if most[a] + most[b] + rest >= k * sum(least[j] for j in everyone if j not in (a, b))]
-    few_tokens: list[int] = []  # listed words few names hold: all their names are scored
-    alone_tokens: list[int] = []  # listed words few names hold, whose names count only made of them alone
-    extras: list[bytes] = []  # int32 slots (repeats are fine: the kernel sorts and dedups)
-    for i in taken:
-        others_firm = sum(added[j][0] for j in everyone if j != i)
-        others_person = sum(added[j][1] for j in everyone if j != i)
-        if most[i] + rest < k * min(others_firm, others_person):
-            continue  # a name holding no other word taken cannot reach the cutoff
-        # With words of the query left over and none to match the name's other words, a name
-        # with other words has a differing word too: it needs cutoff / DIFFERING_WEAK_WORD
-        differs = rest == 0.0 and len(everyone) > 1
-        needed = cutoff / model.DIFFERING_WEAK_WORD if differs else cutoff
-        few, alone, common = index.store.sieve(groups[i][1], groups[i][2], COMMON_WORD, rest, others_firm,
-                                               others_person, cutoff, needed, differs)
-        few_tokens += few
-        alone_tokens += alone
-        for token, firm, person, alone_firm, alone_person, w_person in common:
-            led = index.names_led_by(token)
-            for (ratios, slots), ceiling, alone in ((led[0], firm, alone_firm), (led[1], person, alone_person)):
-                if differs and ratios and ratios[0] == 0.0 and alone >= 0.0:
-                    # the word alone, a mononym: no word of it differs from the query's. Several
-                    # persons listed by it alone (a shared nickname) all score alike, so they are
-                    # ambiguous (model.AMBIGUOUS_PART): none may reach the cutoff then.
-                    alone_count = bisect_right(ratios, 0.0)
-                    sim = dict(zip(groups[i][1], groups[i][2]))[token]
-                    if not (ceiling is person and alone_count > 1
-                            and _led_ceiling(w_person, sim, rest, others_person, cutoff / model.AMBIGUOUS_PART) < 0.0):
-                        extras.append(slots[:4 * alone_count])
-                if ceiling >= 0.0:
-                    extras.append(slots[:4 * bisect_right(ratios, ceiling)])
-    for a, b in pairs:  # names holding a listed word like each of two words taken
-        if groups[a][4] and groups[b][4]:
-            extras.append(index.names_holding_both((words[a].key, words[a].surface), (words[b].key, words[b].surface)))
-        rare_a = tuple(t for t in groups[a][1] if t not in groups[a][4])
-        rare_b = tuple(t for t in groups[b][1] if t not in groups[b][4])
-        if rare_a:  # the rarer side's names, kept when they hold a word of the other side
-            extras.append(index.store.candidate_bytes(BOTH, rare_a, groups[b][1], None, 0))
-        if rare_b:
-            extras.append(index.store.candidate_bytes(BOTH, rare_b, groups[a][1], None, 0))
-    extra = b"".join(extras)
-    if not (few_tokens or alone_tokens or extra):
+    first, alone, extra, led_words, pairs = planned
+    if led_words is None:  # few names in all: every one is scored
+        return Blocking(RARE, first, None, None)
+    extras = [extra] if extra else []
+    for token, sim, firm, person, alone_firm, alone_person, w_person, rest, others_person, differs in led_words:
+        led = index.names_led_by(token)
+        for (ratios, slots), ceiling, alone_ceiling in ((led[0], firm, alone_firm), (led[1], person, alone_person)):
+            if differs and ratios and ratios[0] == 0.0 and alone_ceiling >= 0.0:
+                # the word alone, a mononym: no word of it differs from the query's. Several
+                # persons listed by it alone (a shared nickname) all score alike, so they are
+                # ambiguous (model.AMBIGUOUS_PART): none may reach the cutoff then.
+                alone_count = bisect_right(ratios, 0.0)
+                if not (ceiling is person and alone_count > 1
+                        and _led_ceiling(w_person, sim, rest, others_person, cutoff / model.AMBIGUOUS_PART) < 0.0):
+                    extras.append(slots[:4 * alone_count])
+            if ceiling >= 0.0:
+                extras.append(slots[:4 * bisect_right(ratios, ceiling)])
+    for a, b in pairs:  # names holding a common listed word like each of two words taken
+        extras.append(index.names_holding_both((words[a].key, words[a].surface), (words[b].key, words[b].surface)))
+    extra_slots = b"".join(extras)
+    if not (first or alone or extra_slots):
         return None
-    return Blocking(RARE, tuple(few_tokens), tuple(alone_tokens) or None, extra or None)
+    return Blocking(RARE, first, alone, extra_slots or None)
+
+
+def query_flags(words: list[QueryWord]) -> bytes:
+    """The kernel's flag byte of each query word."""
+    return bytes((QUERY_WEAK if w.weak else 0) | (QUERY_GENERIC if w.generic else 0) | (QUERY_PLACE if w.place else 0)
+                 for w in words)

@@ -21,9 +21,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from services.matcher.screening import model
-from services.matcher.screening._kernel import QUERY_GENERIC, QUERY_PLACE, QUERY_WEAK
 from services.matcher.screening.ad_names import names_in_text, warm_up as warm_up_ad_names
-from services.matcher.screening.blocking import block
+from services.matcher.screening.blocking import block, query_flags
 from services.matcher.screening.identifiers import (
     handle_key, handles_in_text, licence_candidates_in_text, licence_key, phone_key, phones_in_text,
     url_key, urls_in_text)
@@ -83,12 +82,6 @@ class _NameHit:
         if self.ambiguous:
             found.append(FeatureScore("ambiguous_part", model.AMBIGUOUS_PART, "other listed names are alike to it"))
         return found
-
-
-def query_flags(words: list[QueryWord]) -> bytes:
-    """The kernel's flag byte of each query word."""
-    return bytes((QUERY_WEAK if w.weak else 0) | (QUERY_GENERIC if w.generic else 0) | (QUERY_PLACE if w.place else 0)
-                 for w in words)
 
 
 @contextmanager
