@@ -71,9 +71,9 @@ class Strict(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    @model_validator(mode="wrap")
+    @model_validator(mode="before")
     @classmethod
-    def _no_nul(cls, data, handler):
+    def _no_nul(cls, data):
         # One look at the whole input, not a validator run for every field (twenty a watchlist
         # row): repr() is one pass in C, and only an input it shows a NUL in (or the four
         # letters \x00) is looked at field by field, to name each field holding one
@@ -83,7 +83,7 @@ class Strict(BaseModel):
                 raise ValidationError.from_exception_data(cls.__name__, [
                     {"type": "value_error", "loc": (key,), "input": data[key],
                      "ctx": {"error": ValueError("NUL characters are not accepted")}} for key in bad])
-        return handler(data)
+        return data
 
 
 # ---------------------------------------------------------------- reports

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from pydantic import ValidationError
@@ -64,22 +64,21 @@ def restore(value: str) -> str:
     return value
 
 
-def parse(stream: Iterable[str] | io.TextIOBase) -> list[WatchlistEntryIn]:
-    """Every row as an entry, or WatchlistCsvError listing every problem."""
+def read_rows(stream: Iterable[str] | io.TextIOBase) -> Iterator[tuple[int, dict] | Problem]:
+    """Each row's cells as the fields of an entry (line number, fields), not yet checked, or the
+    Problem of a row whose shape is wrong. Raises WatchlistCsvError for a header lacking columns."""
     reader = csv.reader(stream)
     header = [h.strip() for h in next(reader, [])]
     missing = [c for c in REQUIRED if c not in header]
     if missing:
         raise WatchlistCsvError([Problem(1, None, f"header lacks column(s): {', '.join(missing)}")])
-    # each known column's place (the first of a repeated header wins, as a dict of the row would
-    # have the last; unknown columns are ignored)
+    # each known column's place (the first of a repeated header wins; unknown columns are ignored)
     places = [(column, header.index(column), column in LIST_COLUMNS) for column in COLUMNS if column in header]
     width = len(header)
-    entries, problems, seen = [], [], {}
     for cells in reader:
         line = reader.line_num
         if len(cells) > width:  # more cells than header columns
-            problems.append(Problem(line, None, f"{len(cells)} cells for {width} columns"))
+            yield Problem(line, None, f"{len(cells)} cells for {width} columns")
             continue
         if not "".join(cells).strip():
             continue  # blank line
@@ -89,10 +88,26 @@ def parse(stream: Iterable[str] | io.TextIOBase) -> list[WatchlistEntryIn]:
             if cell.startswith("'"):
                 cell = restore(cell)
             if is_list:
-                data[column] = [restore(v) if v.startswith("'") else v
-                                for v in (part.strip() for part in cell.split(SEPARATOR)) if v] if cell else []
+                if not cell:
+                    data[column] = []
+                elif SEPARATOR not in cell:  # most list cells hold one value
+                    data[column] = [cell]
+                else:
+                    parts = [part.strip() for part in cell.split(SEPARATOR)]
+                    data[column] = [restore(v) if v.startswith("'") else v for v in parts if v]
             elif cell or column in ("id", "kind", "name"):
                 data[column] = cell
+        yield line, data
+
+
+def parse(stream: Iterable[str] | io.TextIOBase) -> list[WatchlistEntryIn]:
+    """Every row as an entry, or WatchlistCsvError listing every problem."""
+    entries, problems, seen = [], [], {}
+    for row in read_rows(stream):
+        if isinstance(row, Problem):
+            problems.append(row)
+            continue
+        line, data = row
         try:
             entry = WatchlistEntryIn.model_validate(data)
         except ValidationError as exc:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
@@ -15,8 +16,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from services.matcher.screening import ScreeningEngine
-from shared.schemas import ReportContent
-from shared.watchlist_csv import WatchlistCsvError, parse
+from shared.schemas import EntryKind, ReportContent
+from shared.watchlist_csv import Problem, WatchlistCsvError, parse, read_rows
 
 
 class BatchReport(ReportContent):
@@ -74,24 +75,72 @@ def _screen_lines(chunk: tuple[int, list[str]]) -> tuple[list[str], list[tuple[i
     return out, problems
 
 
+@dataclass(frozen=True, slots=True)
+class _Listed:
+    """A watchlist row as the index reads it (NameIndex.upsert), from cells a checker checks."""
+    id: str
+    kind: EntryKind
+    name: str
+    aliases: list[str] = field(default_factory=list)
+    phones: list[str] = field(default_factory=list)
+    license_numbers: list[str] = field(default_factory=list)
+    social_handles: list[str] = field(default_factory=list)
+    urls: list[str] = field(default_factory=list)
+
+
+def _check_watchlist(path: Path) -> list[str]:
+    """Every problem of the watchlist file (watchlist_csv.parse), for a forked checker."""
+    try:
+        with open(path, encoding="utf-8", newline="") as handle:
+            parse(handle)
+    except WatchlistCsvError as exc:
+        return [str(problem) for problem in exc.problems]
+    except (OSError, UnicodeDecodeError) as exc:
+        return [str(exc)]
+    return []
+
+
+def _listed_rows(path: Path):
+    """The rows the index is built from while the checker checks them: the fields as parse()
+    gives them (a row of the wrong shape, or not valid, is left out: the checker reports it)."""
+    fields = set(_Listed.__dataclass_fields__)
+    with open(path, encoding="utf-8", newline="") as handle:
+        for row in read_rows(handle):
+            if isinstance(row, Problem):
+                continue
+            data = row[1]
+            try:
+                yield _Listed(**{k: v for k, v in data.items() if k in fields} | {"kind": EntryKind(data.get("kind"))})
+            except (TypeError, ValueError):
+                continue
+
+
 def screen_command(watchlist: Path, min_score: float | None, stdin: TextIO, stdout: TextIO, stderr: TextIO,
                    workers: int | None = None) -> int:
     """workers: processes screening at once (default: one a CPU for a batch worth it)."""
     global _engine, _min_score
     console = Console(file=stderr, soft_wrap=True)
+    parallel = (os.cpu_count() or 1) > 1 and workers != 1
     try:
-        with open(watchlist, encoding="utf-8", newline="") as handle:
-            rows = parse(handle)
-    except WatchlistCsvError as exc:
-        for problem in exc.problems:
+        if parallel:
+            # The file is checked whole (every bad line reported, nothing used if any) in a
+            # forked process, while this one builds the index from the same cells
+            with multiprocessing.get_context("fork").Pool(1) as checker:
+                checking = checker.apply_async(_check_watchlist, (watchlist,))
+                engine = ScreeningEngine(_listed_rows(watchlist))
+                problems = checking.get()
+        else:
+            problems = _check_watchlist(watchlist)
+            engine = ScreeningEngine(_listed_rows(watchlist)) if not problems else None
+    except WatchlistCsvError as exc:  # the header
+        problems = [str(problem) for problem in exc.problems]
+    except (OSError, UnicodeDecodeError) as exc:
+        problems = [str(exc)]
+    if problems:
+        for problem in problems:
             console.print(f"[red]{watchlist}: {problem}[/red]", highlight=False)
         return 2
-    except (OSError, UnicodeDecodeError) as exc:
-        console.print(f"[red]{watchlist}: {exc}[/red]", highlight=False)
-        return 2
-    # the rows are checked already (parse): the index reads them as they are, no second model each
-    _engine, _min_score = ScreeningEngine(rows, expected=len(rows)), min_score
-    del rows
+    _engine, _min_score = engine, min_score
     lines = stdin.readlines()
     chunks = [(start + 1, lines[start:start + CHUNK]) for start in range(0, len(lines), CHUNK)]
     if workers is None:
