@@ -74,11 +74,10 @@ class _NameHit:
         score, base, pairs, middle, differing, form_differs, kind_differs = index.store.explain(
             self.name.slot, tuple(self.groups), [w.idf for w in self.reading], query_flags(self.reading), form,
             want_person, in_text)
-        forms = {v: k for k, v in index.forms.items()}
         found = features(self.reading, list(self.name.tokens),
                          Alignment(pairs, base, middle, differing, form_differs, kind_differs),
-                         listed_person=self.name.entry.person, query_form=forms.get(form), listed_form=self.name.form,
-                         in_text=in_text)
+                         listed_person=self.name.entry.person, query_form=index.form_name(form),
+                         listed_form=self.name.form, in_text=in_text)
         if self.ambiguous:
             found.append(FeatureScore("ambiguous_part", model.AMBIGUOUS_PART, "other listed names are alike to it"))
         return found

@@ -102,6 +102,7 @@ class NameIndex:
         self.other_spellings: dict[int, set[str]] = {}  # word id -> its other spellings (most have none)
         self.names: list[NameRecord | None] = []  # by slot; None once removed (slots are not reused)
         self.forms: dict[str, int] = {}  # company form -> its id in the store (0: none)
+        self.form_names: list[str | None] = [None]  # by id
         # feature -> key -> the entry, or a list of entries when several share the key (rare:
         # no list per key keeps a million phones smaller); the value as listed is in entry.keys
         self.identifiers: dict[str, dict[str, EntryRecord | list[EntryRecord]]] = {
@@ -126,7 +127,11 @@ class NameIndex:
         found = self.forms.get(form)
         if found is None:
             found = self.forms[form] = len(self.forms) + 1
+            self.form_names.append(form)
         return found
+
+    def form_name(self, form_id: int) -> str | None:
+        return self.form_names[form_id] if form_id else None
 
     # ------------------------------------------------------------------ updates
 

@@ -13,6 +13,8 @@ Risk: urgent  - minors with a match or a severe indicator;
       low     - otherwise."""
 from __future__ import annotations
 
+from functools import lru_cache
+
 from services.matcher.screening import rules
 from shared.schemas import EntryKind, Indicator, Match, RiskLevel
 
@@ -20,6 +22,7 @@ CATEGORY_ORDER = ["watchlist_match", "unlicensed_agency", "minor", "visa_misuse"
                   "scam_compound", "documents", "fees", "deceptive_terms", "high_risk"]
 
 
+@lru_cache(maxsize=1)
 def _severity() -> dict[str, int]:
     data = rules.red_flags()
     severity = {item["code"]: item["severity"] for item in data["indicators"]}

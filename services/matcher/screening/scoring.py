@@ -209,6 +209,8 @@ def readings(words: list[QueryWord], make_word, listed_key, split=None) -> list[
     weak) builds a QueryWord; listed_key(key) tells whether the watchlist holds a word;
     split(surface) is split_joined (a caller may cache it)."""
     out = [words]
+    if len(words) == 1 and words[0].listed:  # one listed word: nothing to split, nothing to join
+        return out
     split_reading: list[QueryWord] = []
     split_any = False
     for word in words:
