@@ -937,22 +937,23 @@ static PyObject *slots_list(Store *s, Py_ssize_t n) {
     return out;
 }
 
-/* candidate_bytes(...): candidates(...) as int32 bytes, for caching and handing back */
-static PyObject *Store_candidate_bytes(Store *s, PyObject *args) {
+/* candidates() for the (mode, first, second, explicit, small_groups) of a Python call */
+static Py_ssize_t candidates_of(Store *s, PyObject *args) {
     int mode;
     PyObject *first, *second, *explicit_slots;
     Py_ssize_t small_groups;
-    if (!PyArg_ParseTuple(args, "iOOOn", &mode, &first, &second, &explicit_slots, &small_groups)) return NULL;
-    Py_ssize_t n = candidates(s, mode, first, second, explicit_slots, small_groups);
+    if (!PyArg_ParseTuple(args, "iOOOn", &mode, &first, &second, &explicit_slots, &small_groups)) return -1;
+    return candidates(s, mode, first, second, explicit_slots, small_groups);
+}
+
+/* candidate_bytes(...): candidates(...) as int32 bytes, for caching and handing back */
+static PyObject *Store_candidate_bytes(Store *s, PyObject *args) {
+    Py_ssize_t n = candidates_of(s, args);
     return n < 0 ? NULL : PyBytes_FromStringAndSize((const char *)s->cands, n * (Py_ssize_t)sizeof(int32_t));
 }
 
 static PyObject *Store_candidates(Store *s, PyObject *args) {
-    int mode;
-    PyObject *first, *second, *explicit_slots;
-    Py_ssize_t small_groups;
-    if (!PyArg_ParseTuple(args, "iOOOn", &mode, &first, &second, &explicit_slots, &small_groups)) return NULL;
-    Py_ssize_t n = candidates(s, mode, first, second, explicit_slots, small_groups);
+    Py_ssize_t n = candidates_of(s, args);
     return n < 0 ? NULL : slots_list(s, n);
 }
 
