@@ -27,10 +27,9 @@ ONE_EDIT_SHORT = 0.8  # a letter added, dropped or two neighbours swapped, the l
 TWO_EDITS_LONG = 0.8  # two letters apart in a word of 8+ letters
 TWO_EDITS = 0.7  # two letters apart in a 7-letter word
 MIN_FUZZY_LETTERS = 4  # the longer word must have this many letters for a typo to count
-MIN_TWO_EDIT_LETTERS = 7
+MIN_TWO_EDIT_LETTERS = 7  # the longer word must have this many letters for two typos to count
 LISTED_NEIGHBOUR = 0.5  # factor: the reported word is itself a listed word (Darmin, next to Sarmin):
 #                         more likely that name than a misspelling of this one
-JOINED_WORDS = 1.0  # "AmanahPutra" for the two listed words "Amanah Putra", "Sen tral" for "Sentral"
 
 # ---------------------------------------------------------------- word weights
 
@@ -70,7 +69,8 @@ class Feature:
 FEATURES = (
     Feature("name_words", 1.0, "the listed name's words found in the report's, each as alike as its spelling is: "
             "the found words' weight over all words' weight (a left-out listed word counts "
-            f"{LEFT_OUT_WEIGHT}, an added reported word {ADDED_WEIGHT}; rare words weigh more than common ones)"),
+            f"{LEFT_OUT_WEIGHT}, an added reported word {ADDED_WEIGHT}; rare words weigh more than common ones); "
+            "words run together or split apart are read both ways"),
     Feature("dropped_middle_name", LEFT_OUT_MIDDLE_WEIGHT,
             "a person's first and last names are written, a middle name is left out: it counts little"),
     Feature("differing_word", DIFFERING_WORD,

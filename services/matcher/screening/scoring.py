@@ -10,7 +10,7 @@ the kernel computes for every candidate, and the explanation a reviewer reads fo
    ad text.
 
 A reported word written joined ("AmanahPutra") or split ("Sen tral") is read both ways and the
-better reading kept (see QueryName.readings)."""
+better reading kept (see readings)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -190,16 +190,6 @@ def features(query: list[QueryWord], listed: list[str], alignment: Alignment, *,
     if in_text:
         out.append(FeatureScore("in_ad_text", model.IN_AD_TEXT, "read from the ad text"))
     return out
-
-
-def score_name(readings: list[list[QueryWord]], listed: list[ListedWord], **context) -> NameScore:
-    """The best of a query's readings (see QueryName.readings)."""
-    best = None
-    for reading in readings:
-        scored = score_reading(reading, listed, **context)
-        if best is None or scored.score > best.score:
-            best = scored
-    return best if best is not None else NameScore(0.0)
 
 
 def readings(words: list[QueryWord], make_word, listed_key, split=None) -> list[list[QueryWord]]:
