@@ -9,7 +9,7 @@ import pytest
 from services.matcher.screening import ScreeningEngine
 from services.matcher.screening.engine import BIG_BUILD
 from services.matcher.screening.index import EntryRecord, NameRecord
-from services.matcher.screening.identifiers import handle_key, licence_key, phone_key, phones_in_text, url_key
+from shared.identifiers import handle_key, licence_key, phone_key, phones_in_text, url_key
 from services.matcher.screening.indicators import find_indicators
 from services.matcher.screening.normalize import name_key
 from shared.schemas import ReportContent, ReportSubmitted, WatchlistEntry
@@ -251,7 +251,7 @@ def test_plain_mobile_fast_path_finds_what_the_phonenumbers_matcher_finds(seed):
     """Ads whose only digits are plainly written mobile numbers skip the phonenumbers matcher;
     on random texts of such numbers (and near misses: other lengths, mixed separators, glued
     punctuation, +62 with a space) the result must be the matcher's."""
-    from services.matcher.screening.identifiers import _plain_mobiles
+    from shared.identifiers import _plain_mobiles
 
     rng = random.Random(seed)
     words = "lowongan kerja hubungi WA kami segera Rp gaji tahun usia PT Sinar (kantor) info: No.".split()

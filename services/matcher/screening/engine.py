@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from services.matcher.screening import model
 from services.matcher.screening.ad_names import names_in_text, warm_up as warm_up_ad_names
 from services.matcher.screening.blocking import block, query_flags
-from services.matcher.screening.identifiers import (
+from shared.identifiers import (
     handle_key, handles_in_text, licence_candidates_in_text, licence_key, phone_key, phones_in_text,
     url_key, urls_in_text)
 from services.matcher.screening.index import EntryRecord, NameIndex, NameRecord

@@ -17,7 +17,7 @@ except ImportError as error:  # a checkout whose kernel was never compiled
     raise ImportError("the screening kernel (_kernel.c) is not built: run `make install` "
                       "(pip install -e . with a C compiler)") from error
 from services.matcher.screening import model
-from services.matcher.screening.identifiers import handle_key, licence_key, phone_key, url_key
+from shared.identifiers import handle_key, licence_key, phone_key, url_key
 from services.matcher.screening.normalize import is_generic, is_place, name_key
 from shared.schemas import EntryKind, WatchlistEntry
 

@@ -11,11 +11,11 @@ same functions."""
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
 from services.matcher.screening import rules
+from shared.identifiers import fold
 
 SPLIT = re.compile(r"[^a-z0-9]+")
 # "p.t." / "p. t." / "c.v." -> "pt": a dotted form is one word
@@ -28,14 +28,6 @@ class NameKey:
     surface: tuple[str, ...]  # the same words as written (folded, digits read as letters)
     form: str | None  # canonical company form ("pt", "yayasan"), if the name has one
     titled: bool = False  # an honorific or title was written: the name is a person's
-
-
-def fold(text: str) -> str:
-    """Lower case, no accents, ASCII only."""
-    if text.isascii():  # most values: skip the per-character pass
-        return text.lower()
-    text = unicodedata.normalize("NFKD", text)
-    return "".join(c for c in text if not unicodedata.combining(c)).lower()
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,13 +1,14 @@
 """Identifiers as exact keys: phone numbers (E.164), licence numbers, social handles, URLs.
-Found both in their own fields and inside free text."""
+Found both in their own fields and inside free text: the matcher screens them, the ingest
+takes them out of feed ads, so both read an ad the same way."""
 from __future__ import annotations
 
 import re
+import unicodedata
 from urllib.parse import urlsplit
 
 import phonenumbers
 
-from services.matcher.screening.normalize import fold
 from shared.phones import WA_LINK, phone_key
 
 _BARE_62 = re.compile(r"(?<!\d)62[\s\-.]?8[\d\s\-.]{7,14}\d(?!\d)")
@@ -18,6 +19,14 @@ _LICENCE_SEPARATORS = re.compile(r"[\s\-./:_]+")
 _SOCIAL_HOSTS = {"instagram.com", "tiktok.com", "facebook.com", "fb.com", "twitter.com", "x.com", "t.me",
                  "youtube.com", "threads.net"}
 _NOT_DOMAINS = {"pt", "cv", "ud", "no", "jl", "rp"}
+
+
+def fold(text: str) -> str:
+    """Lower case, no accents, ASCII only."""
+    if text.isascii():  # most values: skip the per-character pass
+        return text.lower()
+    text = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in text if not unicodedata.combining(c)).lower()
 
 
 # An Indonesian mobile number (081-089) written plainly (08... or +628... whole, or 08xx-xxxx-xxxx),
