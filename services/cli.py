@@ -102,6 +102,54 @@ def screen(watchlist: Path = typer.Option(..., "--watchlist", exists=True, dir_o
     raise typer.Exit(screen_command(watchlist, min_score, sys.stdin, sys.stdout, sys.stderr))
 
 
+feed_app = typer.Typer(no_args_is_help=True, help="Bulk feeds of job ads.")
+app.add_typer(feed_app, name="feed")
+
+
+@feed_app.command("import")
+def feed_import(file: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True,
+                                            help="JSON Lines of schema.org JobPosting objects, or a scraper's CSV"),
+                source: str = typer.Option(..., "--source", help="The feed's name (a-z, 0-9, . _ -)"),
+                fmt: str | None = typer.Option(None, "--format", help="jobposting or csv (default: by the file's suffix)"),
+                api_url: str | None = typer.Option(None, "--api-url", envvar="WASPADA_API_URL",
+                                                   help="The running API (default: WASPADA_PUBLIC_URL)"),
+                token: str | None = typer.Option(None, "--token", envvar="WASPADA_TOKEN",
+                                                 help="An operator or admin token (default: WASPADA_ADMIN_TOKEN)"),
+                progress: bool = typer.Option(True, help="Show a progress bar")) -> None:
+    """Import a file of job ads into the running system: each new ad a report, screened and
+    routed like any; ads seen before are counted, never reported twice. Exit 1 if any line was
+    rejected (the others are imported), 2 if the file could not be imported."""
+    from pydantic import TypeAdapter, ValidationError
+    from rich.console import Console
+
+    from services.ingest.feeds.importer import FeedFileError, guess_format, import_file, report
+    from shared.schemas import FeedSource
+
+    err = Console(stderr=True)
+    fmt = fmt or guess_format(file)
+    if fmt not in ("jobposting", "csv"):
+        raise typer.BadParameter("jobposting or csv", param_hint="--format")
+    try:
+        TypeAdapter(FeedSource).validate_python(source)
+    except ValidationError:
+        raise typer.BadParameter("a-z, 0-9, dot, dash and underscore, up to 64", param_hint="--source") from None
+    settings = get_settings()
+    token = token or (settings.admin_token.get_secret_value() if settings.admin_token else None)
+    if not token:
+        raise typer.BadParameter("give an operator or admin token (or set WASPADA_TOKEN)", param_hint="--token")
+    try:
+        result = import_file(file, source=source, fmt=fmt, api_url=api_url or settings.resolved_public_url,
+                             token=token, console=err, progress=progress)
+    except (FeedFileError, OSError, ValueError) as exc:
+        err.print(f"[red]feed import failed[/red]: {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    except Exception as exc:  # the API unreachable after retries
+        err.print(f"[red]feed import failed[/red]: {type(exc).__name__}: {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    report(result, source, sys.stdout, err)
+    raise typer.Exit(1 if result.rejected else 0)
+
+
 audit_app = typer.Typer(no_args_is_help=True, help="The hash-chained audit log.")
 app.add_typer(audit_app, name="audit")
 retention_app = typer.Typer(no_args_is_help=True, help="Retention of personal data in reports.")

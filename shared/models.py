@@ -7,6 +7,7 @@ from sqlalchemy import JSON, BigInteger, Boolean, Index, Integer, LargeBinary, S
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.db import Base, UtcDateTime, now
+from shared.schemas import Route
 
 BigIntPK = BigInteger().with_variant(Integer(), "sqlite")  # SQLite autoincrements only INTEGER
 
@@ -113,7 +114,12 @@ class RoutingRule(Base):
     min_risk: Mapped[str] = mapped_column(String(16), default="low")
     kecamatan: Mapped[str | None] = mapped_column(String(200))  # only reports from there, if set
     channels: Mapped[list] = mapped_column(JSON, default=list)
+    feed_min_risk: Mapped[str | None] = mapped_column(String(16))  # see schemas.RouteIn
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=now)
+
+    def as_route(self) -> Route:
+        return Route(id=self.id, agency_code=self.agency_code, categories=self.categories, min_risk=self.min_risk,
+                     kecamatan=self.kecamatan, channels=self.channels, feed_min_risk=self.feed_min_risk)
 
 
 class BrokenContact(Base):

@@ -375,7 +375,62 @@ class RouteIn(Strict):
     min_risk: RiskLevel = RiskLevel.low
     kecamatan: ShortText | None = None
     channels: Annotated[list[AlertChannel], Field(min_length=1, max_length=2)] = [AlertChannel.email, AlertChannel.sms]
+    # Bulk feeds carry thousands of ads, most with a red flag or two: a feed report that matches
+    # no listed entry reaches an agency only by a rule that names the risk it must reach.
+    # None: by this rule, feed reports only when they match the watchlist.
+    feed_min_risk: RiskLevel | None = None
 
 
 class Route(RouteIn):
     id: str
+
+
+# ---------------------------------------------------------------- bulk feeds of job ads
+
+def _as_utc(value: datetime) -> datetime:
+    """A time without a zone (a bare date, as most boards give it) is read as UTC."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+FeedSource = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.\-]{0,63}$")]
+AdTitle = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)]
+
+
+class FeedAdIn(Strict):
+    """One line of POST /v1/feeds/{source}/ads (NDJSON). A line may also be a schema.org
+    JobPosting object (with "@type"), read as services/ingest/feeds/formats.py says."""
+
+    url: Url | None = None
+    title: AdTitle | None = None
+    description: LongText = ""
+    company: ShortText | None = None
+    location: ShortText | None = None
+    country: ShortText | None = None
+    posted_at: Annotated[datetime, AfterValidator(_as_utc)] | None = None
+    site: ShortText | None = None  # where the feed saw it: a group, a board
+    external_id: Identifier | None = None
+    recruiter_names: ShortList(ShortText) = Field(default_factory=list)
+    phones: ShortList(Phone) = Field(default_factory=list)
+    emails: ShortList(Email) = Field(default_factory=list)
+    urls: ShortList(Url) = Field(default_factory=list)
+    social_handles: ShortList(Identifier) = Field(default_factory=list)
+    license_numbers: ShortList(Identifier) = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _something_to_screen(self):
+        if not (self.url or self.title or self.description.strip()):
+            raise ValueError("an ad needs a url, a title or a description")
+        return self
+
+
+class RejectedLine(BaseModel):
+    line: int  # 1-based, in the posted body
+    reason: str  # names the field
+
+
+class FeedPostSummary(BaseModel):
+    source: str
+    lines: int  # non-blank lines read
+    accepted: int  # new ads: each a report, screened
+    duplicates: int  # ads seen before: counted on their report, no new report and no alert
+    rejected: list[RejectedLine]

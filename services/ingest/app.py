@@ -15,6 +15,7 @@ from services.ingest import timeline
 from services.ingest.agencies.views import router as agencies_router
 from services.ingest.alerts.views import router as alerts_router
 from services.ingest.audit.views import router as audit_router
+from services.ingest.feeds.views import router as feeds_router
 from services.ingest.auth import RateLimiter
 from services.ingest.reports import service as reports_service
 from services.ingest.reports.views import router as reports_router
@@ -47,7 +48,7 @@ class BodyLimit:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        limit = self.max_bytes * (160 if scope["path"].endswith("/import") else 1)  # imports: 10 MiB
+        limit = self.max_bytes * (160 if _bulk(scope["path"]) else 1)  # imports and feeds: 10 MiB
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None:
             if declared.isdigit() and int(declared) > limit:
@@ -72,6 +73,10 @@ class BodyLimit:
             return {"type": "http.request", "body": bytes(body), "more_body": False}
 
         await self.app(scope, replay, send)
+
+
+def _bulk(path: str) -> bool:
+    return path.endswith("/import") or (path.startswith("/v1/feeds/") and path.endswith("/ads"))
 
 
 async def _too_large(send, limit: int) -> None:
@@ -158,6 +163,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(reports_router)
     app.include_router(reviews_router)
+    app.include_router(feeds_router)
     app.include_router(watchlist_router)
     app.include_router(agencies_router)
     app.include_router(tokens_router)

@@ -70,3 +70,38 @@ class WatchlistDispute(Base):
     opened_at: Mapped[datetime] = mapped_column(UtcDateTime, default=now)
     resolved_by: Mapped[str | None] = mapped_column(String(64))
     resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class FeedRow(Base):
+    """A bulk feed of job ads (a scraper, a board's export, a group's posts), with its counts."""
+
+    __tablename__ = "feeds"
+    source: Mapped[str] = mapped_column(String(64), primary_key=True)
+    first_post_at: Mapped[datetime] = mapped_column(UtcDateTime, default=now)
+    last_post_at: Mapped[datetime] = mapped_column(UtcDateTime, default=now)
+    lines: Mapped[int] = mapped_column(Integer, default=0)
+    accepted: Mapped[int] = mapped_column(Integer, default=0)
+    duplicates: Mapped[int] = mapped_column(Integer, default=0)
+    rejected: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class FeedAdRow(Base):
+    """A report that came from a feed: where it was seen, and how often it was seen again."""
+
+    __tablename__ = "feed_ads"
+    report_id: Mapped[str] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"), primary_key=True)
+    source: Mapped[str] = mapped_column(String(64), index=True)
+    url: Mapped[str | None] = mapped_column(String(2048))
+    posted_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    first_seen_at: Mapped[datetime] = mapped_column(UtcDateTime, default=now)
+    last_seen_at: Mapped[datetime] = mapped_column(UtcDateTime, default=now)
+    seen_count: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class FeedAdKey(Base):
+    """What makes two ads the same ad: the url (without tracking parameters) or the text (folded,
+    punctuation and spacing gone), as a hash. Every key an ad was seen with points at its report."""
+
+    __tablename__ = "feed_ad_keys"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    report_id: Mapped[str] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"), index=True)

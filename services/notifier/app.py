@@ -18,7 +18,7 @@ from shared.heartbeat import heartbeat_loop, instance_name
 from shared.kafka import make_producer
 from shared.models import AgencyRow, BrokenContact, RoutingRule
 from shared.outbox import OutboxRelay
-from shared.schemas import Agency, DeliveryReceipt, Route, ScreeningResult
+from shared.schemas import Agency, DeliveryReceipt, ScreeningResult
 from shared.settings import Settings
 from shared.streams import faust_app, raw_topic, until_done
 from shared.topics import MATCHES, RECEIPTS
@@ -64,8 +64,7 @@ class Notifier:
                                emails=[e for e in r.emails if (r.code, e) not in broken],
                                phones=[p for p in r.phones if (r.code, p) not in broken])
                         for r in s.scalars(select(AgencyRow))]
-            rules = [Route(id=r.id, agency_code=r.agency_code, categories=r.categories, min_risk=r.min_risk,
-                           kecamatan=r.kecamatan, channels=r.channels) for r in s.scalars(select(RoutingRule))]
+            rules = [r.as_route() for r in s.scalars(select(RoutingRule))]
         return agencies, rules
 
     def _plan(self, results: list[ScreeningResult]) -> list[str]:

@@ -1,4 +1,6 @@
-"""Who is told what: an agency gets an alert when a category it receives is among the report's.
+"""Who is told what: an agency gets an alert when a category it receives is among the report's
+(or, for an agency with routing rules, when one of its rules matches). Ads from bulk feeds that
+match no listed entry reach only the agencies whose rules name a feed risk level.
 
 One alert per agency and channel, however many entries matched (grouping); the ledger key
 then makes each one happen once (dedup)."""
@@ -6,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shared.schemas import Agency, AlertChannel, RiskLevel, Route, ScreeningResult
+from shared.schemas import Agency, AlertChannel, Channel, RiskLevel, Route, ScreeningResult
 
 
 @dataclass(frozen=True)
@@ -26,9 +28,21 @@ def priority_of(result: ScreeningResult) -> int:
 RISK_ORDER = list(RiskLevel)
 
 
+def _at_least(risk: RiskLevel, bar: RiskLevel) -> bool:
+    return RISK_ORDER.index(risk) >= RISK_ORDER.index(bar)
+
+
+def _unmatched_feed_ad(result: ScreeningResult) -> bool:
+    """A bulk-feed ad that matched no listed entry: its red flags alone reach an agency only by
+    a rule naming a feed risk level (most ads in a feed carry a flag or two)."""
+    return result.channel == Channel.feed and "watchlist_match" not in result.categories
+
+
 def rule_matches(rule: Route, result: ScreeningResult) -> bool:
+    if _unmatched_feed_ad(result) and (rule.feed_min_risk is None or not _at_least(result.risk_level, rule.feed_min_risk)):
+        return False
     return (bool(set(rule.categories) & set(result.categories))
-            and RISK_ORDER.index(result.risk_level) >= RISK_ORDER.index(rule.min_risk)
+            and _at_least(result.risk_level, rule.min_risk)
             and (rule.kecamatan is None or (result.kecamatan or "").casefold() == rule.kecamatan.casefold()))
 
 
@@ -44,7 +58,8 @@ def plan(result: ScreeningResult, agencies: list[Agency], rules: list[Route] = (
         if agency.code in by_agency:
             channels = {c for rule in by_agency[agency.code] if rule_matches(rule, result) for c in rule.channels}
         else:
-            channels = set(AlertChannel) if categories & set(agency.receives) else set()
+            receives = categories & set(agency.receives)
+            channels = set(AlertChannel) if receives and not _unmatched_feed_ad(result) else set()
         if AlertChannel.email in channels and agency.emails:
             planned.append(PlannedAlert(agency, AlertChannel.email, tuple(agency.emails), priority))
         if AlertChannel.sms in channels and agency.phones:

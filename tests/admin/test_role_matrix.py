@@ -24,6 +24,8 @@ POLICY: dict[tuple[str, str], set[str]] = {
     ("PUT", "/v1/reports/{report_id}/hold"): {ADMIN},
     ("DELETE", "/v1/reports/{report_id}/hold"): {ADMIN},
     ("POST", "/v1/reports/{report_id}/matches/{entry_id}/false-positive"): {ADMIN},
+    ("POST", "/v1/feeds/{source}/ads"): {ADMIN, OPERATOR},
+    ("GET", "/v1/feeds"): {ADMIN, OPERATOR},
     ("GET", "/v1/reviews"): {ADMIN},
     ("POST", "/v1/reviews/{report_id}/{entry_id}"): {ADMIN},
     ("GET", "/v1/alerts"): {ADMIN, AGENCY},

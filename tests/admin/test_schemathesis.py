@@ -16,8 +16,8 @@ from tests.conftest import running_stack
 CHECKS = [not_a_server_error, response_schema_conformance, content_type_conformance]
 
 
-@schemathesis.serializer("text/csv")
-def _csv(ctx, value):
+@schemathesis.serializer("text/csv", "application/x-ndjson")
+def _text_body(ctx, value):
     return value.encode() if isinstance(value, str) else str(value).encode()
 
 

@@ -24,6 +24,27 @@ def test_plan_groups_and_applies_rules_per_agency():
     assert {p.agency.code for p in plan(result, [police, labour], high_bar)} == {"polres"}
 
 
+def test_a_feed_ad_reaches_agencies_by_a_match_or_by_a_rule_naming_its_risk():
+    police = Agency(code="polres", name="Polres", emails=["p@x.example"], receives=["watchlist_match", "fees"])
+    labour = Agency(code="disnaker", name="Disnaker", emails=["d@x.example"], receives=[])
+    feed_rule = Route(id="r1", agency_code="disnaker", categories=["fees", "documents"], feed_min_risk="high")
+    plain_rule = Route(id="r2", agency_code="disnaker", categories=["fees"])
+
+    def told(result, rules):
+        return {p.agency.code for p in plan(result, [police, labour], rules)}
+
+    flagged = dict(report_id="rpt_1", screened_at="2026-01-01T00:00:00Z", categories=["fees"])
+    assert told(ScreeningResult(**flagged, risk_level="medium", channel="hotline"), [plain_rule]) == {"polres", "disnaker"}
+    # the same red flag in a feed ad: nobody, unless a rule names a feed risk the ad reaches
+    assert told(ScreeningResult(**flagged, risk_level="medium", channel="feed"), [plain_rule]) == set()
+    assert told(ScreeningResult(**flagged, risk_level="medium", channel="feed"), [feed_rule]) == set()
+    assert told(ScreeningResult(**flagged, risk_level="high", channel="feed"), [feed_rule]) == {"disnaker"}
+    # a feed ad that matches a listed entry is routed like any report
+    matched = ScreeningResult(report_id="rpt_2", screened_at="2026-01-01T00:00:00Z", risk_level="medium",
+                              channel="feed", categories=["watchlist_match", "fees"])
+    assert told(matched, [plain_rule]) == {"polres", "disnaker"}
+
+
 def test_routes_api_and_delivery_follow_the_rules(stack):
     code = f"rt-{uuid.uuid4().hex[:6]}"
     email, phone = f"{code}@imigrasi.example", f"+62811{uuid.uuid4().int % 10**7:07d}"

@@ -82,10 +82,12 @@ def test_admin_manages_routes_and_sees_failed_alerts_in_english(stack, new_page)
     page.get_by_label("Agency").select_option(code)
     page.get_by_label(re.compile("^Categories")).fill("minor, high_risk")
     page.get_by_label("sms").uncheck()
+    page.get_by_label(re.compile("^Unmatched feed ads")).select_option("urgent")
     page.get_by_role("button", name="Save").click()
     page.get_by_role("button", name=f"Remove {code}").wait_for()
     routes = [r for r in stack.api.get("/v1/routes").json() if r["agency_code"] == code]
     assert len(routes) == 1 and routes[0]["categories"] == ["minor", "high_risk"] and routes[0]["channels"] == ["email"]
+    assert routes[0]["feed_min_risk"] == "urgent"
     page.get_by_role("button", name=f"Remove {code}").click()
     page.wait_for_load_state()
     assert not [r for r in stack.api.get("/v1/routes").json() if r["agency_code"] == code]
@@ -130,3 +132,18 @@ def test_admin_confirms_a_possible_match_from_the_review_page(stack, new_page):
     review = [r for r in stack.api.get("/v1/reviews", params={"status": "confirmed"}).json()["reviews"]
               if r["report_id"] == report["id"]]
     assert review and review[0]["reason"] == "nomor sama dengan laporan polisi"
+
+
+def test_admin_sees_each_feeds_counts(stack, new_page):
+    source = f"ui-feed-{uuid.uuid4().hex[:6]}"
+    lines = [f'{{"url": "https://loker.example/{source}/{i}", "title": "Lowongan {i} {source}"}}' for i in range(3)]
+    body = "\n".join(lines + [lines[0], "{oops"]).encode()
+    posted = stack.api.post(f"/v1/feeds/{source}/ads", content=body, headers={"Content-Type": "application/x-ndjson"})
+    assert posted.status_code == 202, posted.text
+    page = new_page()
+    sign_in(page, stack, stack.admin_token, "/admin?lang=en")
+    page.get_by_role("link", name="Job-ad feeds").click()
+    row = page.get_by_role("row", name=re.compile(source))
+    row.wait_for()
+    cells = row.locator("td").all_inner_texts()
+    assert cells[:4] == ["5", "3", "1", "1"]  # lines, new ads, duplicates, rejected

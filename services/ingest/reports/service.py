@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.ingest.audit import service as audit
-from services.ingest.models import ReportAlertRow, ReportMatchRow
+from services.ingest.models import FeedAdRow, ReportAlertRow, ReportMatchRow
 from shared.db import now
 from shared.models import MatchSuppression, ReportRow
 from shared.suppression import suppression_key
@@ -38,24 +38,9 @@ def submit(sessions: sessionmaker[Session], body: ReportIn, submitted_by: str,
         if replay:
             return replay, False
 
-    report_id = new_id("rpt")
-    received_at = now()
-    message = ReportSubmitted(
-        **body.model_dump(include=set(ReportSubmitted.model_fields) & set(ReportIn.model_fields)),
-        id=report_id,
-        received_at=received_at,
-        kecamatan=body.location.kecamatan if body.location else None,
-        victim_count=body.victims.count if body.victims else 0,
-        minors=body.victims.minors if body.victims else False,
-    )
-    row = ReportRow(
-        id=report_id, received_at=received_at, channel=body.channel.value,
-        content=message.model_dump(mode="json"),
-        desa=body.location.desa if body.location else None,
-        reporter_name=body.reporter.name if body.reporter else None,
-        reporter_phone=body.reporter.phone if body.reporter else None,
-        submitted_by=submitted_by, idempotency_key=scoped_key, request_hash=request_hash,
-    )
+    values, message = report_values(body, submitted_by=submitted_by)
+    report_id = message.id
+    row = ReportRow(**values, idempotency_key=scoped_key, request_hash=request_hash)
     try:
         with sessions.begin() as s:
             s.add(row)
@@ -67,6 +52,28 @@ def submit(sessions: sessionmaker[Session], body: ReportIn, submitted_by: str,
             raise
         return replay, False
     return report_id, True
+
+
+def report_values(body: ReportIn, *, submitted_by: str) -> tuple[dict, ReportSubmitted]:
+    """A new report's row (column values) and its reports.v1 message: what is screened goes on
+    Kafka; who reported and the desa stay in the row."""
+    message = ReportSubmitted(
+        **body.model_dump(include=set(ReportSubmitted.model_fields) & set(ReportIn.model_fields)),
+        id=new_id("rpt"),
+        received_at=now(),
+        kecamatan=body.location.kecamatan if body.location else None,
+        victim_count=body.victims.count if body.victims else 0,
+        minors=body.victims.minors if body.victims else False,
+    )
+    values = {
+        "id": message.id, "received_at": message.received_at, "channel": body.channel.value,
+        "content": message.model_dump(mode="json"),
+        "desa": body.location.desa if body.location else None,
+        "reporter_name": body.reporter.name if body.reporter else None,
+        "reporter_phone": body.reporter.phone if body.reporter else None,
+        "submitted_by": submitted_by,
+    }
+    return values, message
 
 
 def _replay(sessions: sessionmaker[Session], scoped_key: str, request_hash: str) -> str | None:
@@ -97,6 +104,7 @@ def timeline(sessions: sessionmaker[Session], report: ReportRow, agency_code: st
         if agency_code:
             alert_query = alert_query.where(ReportAlertRow.agency_code == agency_code)
         alerts = s.scalars(alert_query.order_by(ReportAlertRow.agency_code, ReportAlertRow.channel)).all()
+        feed = s.get(FeedAdRow, report.id) if report.channel == "feed" else None
 
     if agency_code:  # an agency is told of matches only, never of possible ones
         matches = [m for m in matches if (m.band or "alert") == "alert" and m.false_positive_by is None]
@@ -128,6 +136,9 @@ def timeline(sessions: sessionmaker[Session], report: ReportRow, agency_code: st
                      "band": m.band or "alert", "review": m.review_status or ("pending" if m.band == "review" else None),
                      "evidence": m.evidence, "retro": m.retro, "found_at": m.found_at,
                      "false_positive": m.false_positive_by is not None} for m in matches],
+        "feed": feed and {"source": feed.source, "url": feed.url, "posted_at": feed.posted_at,
+                          "seen_count": feed.seen_count, "first_seen_at": feed.first_seen_at,
+                          "last_seen_at": feed.last_seen_at},
         "hold": report.hold_reason is not None,
         "purged": report.purged_at is not None,
         "alerts": [{"alert_id": a.alert_id, "agency": a.agency_code, "channel": a.channel, "step": a.step,

@@ -13,11 +13,6 @@ class UnknownAgency(Exception):
     pass
 
 
-def to_route(row: RoutingRule) -> Route:
-    return Route(id=row.id, agency_code=row.agency_code, categories=row.categories, min_risk=row.min_risk,
-                 kecamatan=row.kecamatan, channels=row.channels)
-
-
 def create(s: Session, body: RouteIn, actor: str = "system") -> Route:
     if s.get(AgencyRow, body.agency_code) is None:
         raise UnknownAgency(body.agency_code)
@@ -25,7 +20,7 @@ def create(s: Session, body: RouteIn, actor: str = "system") -> Route:
     s.add(row)
     s.flush()
     audit.record(s, actor, "route.create", "route", row.id, None, body.model_dump(mode="json"))
-    return to_route(row)
+    return row.as_route()
 
 
 def replace(sessions: sessionmaker[Session], route_id: str, body: RouteIn, actor: str) -> Route | None:
@@ -35,11 +30,11 @@ def replace(sessions: sessionmaker[Session], route_id: str, body: RouteIn, actor
             return None
         if s.get(AgencyRow, body.agency_code) is None:
             raise UnknownAgency(body.agency_code)
-        before = to_route(row).model_dump(mode="json")
+        before = row.as_route().model_dump(mode="json")
         for key, value in body.model_dump(mode="json").items():
             setattr(row, key, value)
         audit.record(s, actor, "route.update", "route", route_id, before, body.model_dump(mode="json"))
-        return to_route(row)
+        return row.as_route()
 
 
 def delete(sessions: sessionmaker[Session], route_id: str, actor: str) -> bool:
@@ -47,17 +42,17 @@ def delete(sessions: sessionmaker[Session], route_id: str, actor: str) -> bool:
         row = s.get(RoutingRule, route_id)
         if row is None:
             return False
-        audit.record(s, actor, "route.delete", "route", route_id, to_route(row).model_dump(mode="json"), None)
+        audit.record(s, actor, "route.delete", "route", route_id, row.as_route().model_dump(mode="json"), None)
         s.delete(row)
         return True
 
 
 def list_all(sessions: sessionmaker[Session]) -> list[Route]:
     with sessions() as s:
-        return [to_route(r) for r in s.scalars(select(RoutingRule).order_by(RoutingRule.agency_code, RoutingRule.id))]
+        return [r.as_route() for r in s.scalars(select(RoutingRule).order_by(RoutingRule.agency_code, RoutingRule.id))]
 
 
 def get(sessions: sessionmaker[Session], route_id: str) -> Route | None:
     with sessions() as s:
         row = s.get(RoutingRule, route_id)
-        return to_route(row) if row else None
+        return row.as_route() if row else None

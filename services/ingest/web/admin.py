@@ -1,5 +1,5 @@
 """Admin pages: watchlist (search, create, edit, retire, CSV import/export), agencies, routing
-rules, failed alerts and the audit log. Each page calls the same service functions as the admin
+rules, feeds, failed alerts and the audit log. Each page calls the same service functions as the admin
 API, so the rules (validation, audit, outbox) are the same; the actor is the signed-in token."""
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from services.ingest.agencies import service as agencies
 from services.ingest.alerts import service as alerts_service
 from services.ingest.audit import service as audit
+from services.ingest.feeds import service as feeds
 from services.ingest.auth import Role
 from services.ingest.models import WatchlistDispute
 from services.ingest.reviews import service as reviews
@@ -227,7 +228,7 @@ async def create_route(request: Request, signed=Depends(admin_page)) -> Response
     body = {"agency_code": form.get("agency_code", ""),
             "categories": [v.strip() for v in str(form.get("categories", "")).split(",") if v.strip()],
             "min_risk": form.get("min_risk") or "low", "kecamatan": str(form.get("kecamatan", "")).strip() or None,
-            "channels": form.getlist("channels")}
+            "channels": form.getlist("channels"), "feed_min_risk": form.get("feed_min_risk") or None}
     try:
         route = RouteIn.model_validate(body)
         with request.app.state.sessions.begin() as s:
@@ -275,6 +276,14 @@ async def review_decision(report_id: str, entry_id: str, request: Request, signe
     if decision == "confirm":
         request.app.state.relay.poke()
     return _redirect("/admin/reviews")
+
+
+# ------------------------------------------------------------------ feeds
+
+
+@router.get("/feeds")
+def feeds_page(request: Request, signed=Depends(admin_page)) -> HTMLResponse:
+    return render(request, "admin/feeds.html", {"feeds": feeds.list_feeds(request.app.state.sessions)}, signed=signed)
 
 
 # ------------------------------------------------------------------ failed alerts and audit
