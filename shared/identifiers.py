@@ -50,19 +50,44 @@ def _plain_mobiles(text: str) -> list[tuple[str, str]] | None:
     return found
 
 
-def phones_in_text(text: str, *, plain_fast_path: bool = True) -> list[tuple[str, str]]:
-    """(as written, E.164) for every phone number in free text."""
-    found: dict[str, str] = {}
-    if not _ANY_DIGIT.search(text):  # no digit, no number: skip the (slow) phonenumbers matcher
-        return []
-    plain = _plain_mobiles(text) if plain_fast_path else None
+# Digits as the phonenumbers matcher groups them: blocks joined by up to four characters of its
+# punctuation (a superset here: any character that is no letter, digit or underscore, and the
+# "x" and "ー" it also allows). A number needs at least five digits (Indonesia's shortest local
+# numbers; +CC and four digits elsewhere), so a line whose runs are all shorter holds none:
+# ages, salaries and dates ("usia 18-35", "gaji 25 juta") then skip the matcher.
+_DIGIT_RUN = re.compile(r"\d(?:(?:[^\w]|[xXー]){0,4}\d)*")
+_MIN_NUMBER_DIGITS = 5
+
+
+def _may_hold_number(text: str) -> bool:
+    return any(sum(c.isdigit() for c in run.group()) >= _MIN_NUMBER_DIGITS for run in _DIGIT_RUN.finditer(text))
+
+
+def _numbers(text: str, found: dict[str, str], fast: bool) -> None:
+    plain = _plain_mobiles(text) if fast else None
     if plain is not None:
         for key, raw in plain:
             found.setdefault(key, raw)
-    else:
+    elif not fast or _may_hold_number(text):
         for match in phonenumbers.PhoneNumberMatcher(text, "ID", leniency=phonenumbers.Leniency.POSSIBLE):
             found.setdefault(phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.E164),
                              match.raw_string)
+
+
+def phones_in_text(text: str, *, plain_fast_path: bool = True) -> list[tuple[str, str]]:
+    """(as written, E.164) for every phone number in free text. plain_fast_path=False runs the
+    phonenumbers matcher over the whole text (tests compare the two)."""
+    found: dict[str, str] = {}
+    if not _ANY_DIGIT.search(text):  # no digit, no number: skip the (slow) phonenumbers matcher
+        return []
+    if plain_fast_path:
+        # The matcher's punctuation holds no line break, so no number spans two lines: each
+        # line is read on its own, and most ad lines then take a fast path or hold no number
+        for line in text.split("\n"):
+            if _ANY_DIGIT.search(line):
+                _numbers(line, found, fast=True)
+    else:
+        _numbers(text, found, fast=False)
     for pattern in (WA_LINK, _BARE_62):
         for match in pattern.finditer(text):
             key = phone_key(match.group(0))

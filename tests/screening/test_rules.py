@@ -9,7 +9,7 @@ import pytest
 from services.matcher.screening import ScreeningEngine
 from services.matcher.screening.engine import BIG_BUILD
 from services.matcher.screening.index import EntryRecord, NameRecord
-from shared.identifiers import handle_key, licence_key, phone_key, phones_in_text, url_key
+from shared.identifiers import _ANY_DIGIT, _may_hold_number, handle_key, licence_key, phone_key, phones_in_text, url_key
 from services.matcher.screening.indicators import find_indicators
 from services.matcher.screening.normalize import name_key
 from shared.schemas import ReportContent, ReportSubmitted, WatchlistEntry
@@ -285,6 +285,40 @@ def test_plain_mobile_fast_path_finds_what_the_phonenumbers_matcher_finds(seed):
         fast_taken += _plain_mobiles(written) is not None and any(c.isdigit() for c in written)
         assert sorted(phones_in_text(written)) == sorted(phones_in_text(written, plain_fast_path=False)), written
     assert fast_taken > 300  # the fast path was exercised
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_lines_without_a_long_run_of_digits_skip_the_matcher_and_lose_no_number(seed):
+    """Ads are full of short numbers (ages, salaries, dates, counts): a line whose digit runs
+    (as the matcher joins them) are all under five digits holds no number, and each line is
+    read alone. On random multi-line texts of short and long numbers, joined by the matcher's
+    punctuation (and "x", full-width forms, other scripts' digits), the result must be the
+    matcher's over the whole text."""
+    rng = random.Random(seed)
+    words = "gaji juta usia tahun Rp kontrak hubungi WA telp kantor lantai No. ext jam tgl".split()
+    seps = [" ", "-", ".", "/", "x", " - ", "(", ")", "~", "\u2212", "\uff0d", "\u00a0", "  ", ", ", ":", "\t", "+"]
+    digit_sets = ["0123456789", "0123456789", "0123456789", "٠١٢٣٤٥٦٧٨٩", "０１２３４５６７８９"]
+
+    def number() -> str:
+        digits = rng.choice(digit_sets)
+        blocks = ["".join(rng.choice(digits) for _ in range(rng.randrange(1, 6))) for _ in range(rng.randrange(1, 5))]
+        if rng.random() < 0.2:
+            blocks[0] = rng.choice(["08", "+62", "0282", "62", "+1", "+65"]) + blocks[0]
+        return "".join(b + (rng.choice(seps) if k < len(blocks) - 1 else "") for k, b in enumerate(blocks))
+
+    def text() -> str:
+        lines = []
+        for _ in range(rng.randrange(1, 6)):
+            lines.append(" ".join(number() if rng.random() < 0.35 else rng.choice(words)
+                                  for _ in range(rng.randrange(1, 10))))
+        return rng.choice(["\n", "\n\n", " \n", "\r\n"]).join(lines)
+
+    skipped = 0
+    for _ in range(4000):
+        written = text()
+        skipped += sum(1 for line in written.split("\n") if _ANY_DIGIT.search(line) and not _may_hold_number(line))
+        assert sorted(phones_in_text(written)) == sorted(phones_in_text(written, plain_fast_path=False)), repr(written)
+    assert skipped > 500  # lines of short numbers only were met
 
 
 def place_words() -> list[str]:

@@ -214,7 +214,7 @@ def _store(sessions: sessionmaker[Session], *, source: str, chunk: list, refused
         known: dict[str, str] = {}
         for i in range(0, len(wanted), 1000):
             known.update(s.execute(select(FeedAdKey.key, FeedAdKey.report_id)
-                                   .where(FeedAdKey.key.in_(wanted[i:i + 1000]))).tuples().all())
+                                   .where(FeedAdKey.key.in_(wanted[i:i + 1000]))).all())
         for item, report, keys in chunk:
             report_id = next((r for r in (known.get(k) or out.keys.get(k) for k in keys) if r), None)
             if report_id is None:
@@ -270,17 +270,17 @@ def list_feeds(sessions: sessionmaker[Session]) -> list[dict]:
     with sessions() as s:
         feeds = s.scalars(select(FeedRow).order_by(FeedRow.last_post_at.desc())).all()
         screened = dict(s.execute(select(ads.c.source, func.count()).join(ReportRow, ReportRow.id == ads.c.report_id)
-                                  .where(ReportRow.screened_at.is_not(None)).group_by(ads.c.source)).tuples().all())
+                                  .where(ReportRow.screened_at.is_not(None)).group_by(ads.c.source)).all())
         matched = dict(s.execute(
             select(ads.c.source, func.count(func.distinct(ReportMatchRow.report_id)))
             .join(ReportMatchRow, ReportMatchRow.report_id == ads.c.report_id)
             .where(func.coalesce(ReportMatchRow.band, "alert") == "alert", ReportMatchRow.false_positive_by.is_(None))
-            .group_by(ads.c.source)).tuples().all())
+            .group_by(ads.c.source)).all())
         alerted = dict(s.execute(
             select(ads.c.source, func.count(func.distinct(ReportAlertRow.report_id)))
-            .join(ReportAlertRow, ReportAlertRow.report_id == ads.c.report_id).group_by(ads.c.source)).tuples().all())
+            .join(ReportAlertRow, ReportAlertRow.report_id == ads.c.report_id).group_by(ads.c.source)).all())
         seen_again = dict(s.execute(select(ads.c.source, func.count()).where(ads.c.seen_count > 1)
-                                    .group_by(ads.c.source)).tuples().all())
+                                    .group_by(ads.c.source)).all())
     return [{"source": f.source, "first_post_at": f.first_post_at, "last_post_at": f.last_post_at, "lines": f.lines,
              "accepted": f.accepted, "duplicates": f.duplicates, "rejected": f.rejected,
              "screened": screened.get(f.source, 0), "matched": matched.get(f.source, 0),
