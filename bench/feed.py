@@ -64,6 +64,10 @@ def make_watchlist(n: int, seed: int = 7) -> tuple[str, list[tuple[str, str]]]:
     return "\n".join(rows) + "\n", listed
 
 
+# Unlisted firms are named with real words (listed names are made-up ones: near neighbours of
+# each other, far from these)
+COMPANIES = ["Anugerah", "Bintang", "Cemerlang", "Gemilang", "Harapan", "Kencana", "Nirwana", "Pelita", "Rahayu",
+             "Surya", "Tunas", "Wijaya", "Berkah", "Cipta", "Dharma", "Gemintang", "Insan", "Langgeng", "Persada"]
 JOBS = ["operator pabrik", "caregiver", "pekerja konstruksi", "ABK kapal ikan", "admin gudang", "pelayan restoran",
         "perawat lansia", "sopir", "buruh kebun sawit", "pekerja hotel"]
 PLACES = ["Taiwan", "Malaysia", "Korea Selatan", "Jepang", "Hong Kong", "Singapura", "Cilacap", "Jakarta"]
@@ -88,8 +92,7 @@ RED_FLAGS = [
 def make_ads(path: Path, ads: int, listed: list[tuple[str, str]], share: float, seed: int = 11) -> dict[int, int]:
     """The feed file; returns {ad number: listed entry number} for the ads that name an entry:
     half by the listed number in the ad's text, half by the listed name as the hiring firm.
-    The other ads' firms are made of made-up words too (a near neighbour of a listed name is
-    possible, as in life: counted as `unexpected`)."""
+    An alert for any other ad is counted as `unexpected`."""
     rng = random.Random(seed)
     named: dict[int, int] = {}
     with path.open("w") as out:
@@ -99,7 +102,7 @@ def make_ads(path: Path, ads: int, listed: list[tuple[str, str]], share: float, 
                     for s in rng.sample(SENTENCES, 5)]
             if rng.random() < 0.3:
                 text.append(rng.choice(RED_FLAGS).format(gaji=rng.randint(5, 30)))
-            company = f"PT {word(rng)} {rng.choice(GENERIC)}"
+            company = f"PT {' '.join(rng.sample(COMPANIES, 2))} {rng.choice(GENERIC)}"
             phone = f"0857{rng.randrange(10**8):08d}"
             if rng.random() < share:
                 entry = rng.randrange(len(listed))
@@ -118,6 +121,42 @@ def make_ads(path: Path, ads: int, listed: list[tuple[str, str]], share: float, 
     return named
 
 
+def trace_stages(database_url: str, started: float):
+    """Every 2 s on stderr: reports stored, screened by the matcher, on their timeline, and the
+    outbox rows each service has yet to publish; where a backlog grows is the slow stage."""
+    import threading
+
+    from sqlalchemy import text
+
+    engine = make_engine(database_url)
+    stop = threading.Event()
+    queries = {"stored": "SELECT count(*) FROM reports WHERE channel = 'feed'",
+               "screened": "SELECT count(*) FROM matcher_screened_reports",
+               "timeline": "SELECT count(*) FROM reports WHERE channel = 'feed' AND screened_at IS NOT NULL"}
+
+    def run() -> None:
+        while not stop.wait(2.0):
+            try:
+                with engine.connect() as c:
+                    counts = {k: c.execute(text(q)).scalar() for k, q in queries.items()}
+                    pending = dict(c.execute(text("SELECT origin, count(*) FROM outbox WHERE published_at IS NULL "
+                                                  "GROUP BY origin")).all())
+                print(f"t={time.time() - started:5.1f}s " + " ".join(f"{k}={v}" for k, v in counts.items())
+                      + f" outbox_pending={pending}", file=sys.stderr, flush=True)
+            except Exception as exc:  # noqa: BLE001 - tracing never stops the bench
+                print(f"trace: {exc}", file=sys.stderr)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+
+    def finish() -> None:
+        stop.set()
+        thread.join()
+        engine.dispose()
+
+    return finish
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))] if ordered else float("nan")
@@ -129,6 +168,7 @@ def main() -> None:
     parser.add_argument("--entries", type=int, default=100_000)
     parser.add_argument("--listed", type=float, default=0.02, help="share of ads naming a listed entry")
     parser.add_argument("--database-url", default=None)
+    parser.add_argument("--trace", action="store_true", help="print each stage's progress every 2 s (stderr)")
     args = parser.parse_args()
 
     folder = Path(tempfile.mkdtemp(prefix="waspada-bench-feed-"))
@@ -166,6 +206,7 @@ def main() -> None:
         token = stack.token("operator")
 
         started = time.time()
+        stop_tracing = trace_stages(database_url, started) if args.trace else None
         done = subprocess.run(stack.waspada("feed", "import", str(feed), "--source", "bench", "--no-progress"),
                               env=dict(stack.env, WASPADA_TOKEN=token, WASPADA_API_URL=stack.base_url), cwd=REPO,
                               capture_output=True, text=True, timeout=3600)
@@ -183,6 +224,8 @@ def main() -> None:
 
         wait_for(all_screened, 1200, interval_s=0.2, what="every ad screened")
         screened = time.time()
+        if stop_tracing:
+            stop_tracing()
         with sessions() as s:
             rows = s.execute(select(FeedAdRow.url, ReportRow.id, ReportRow.received_at)
                              .join(ReportRow, ReportRow.id == FeedAdRow.report_id)).all()

@@ -153,7 +153,14 @@ def url_key(value: str) -> str | None:
     return host + path
 
 
+# What every web address in text has (a letter or digit, a dot, two letters): a text without it
+# holds none, and is not scanned with the (backtracking) address pattern at every word
+_DOTTED = re.compile(r"[a-z0-9-]\.[a-z]{2}", re.I)
+
+
 def _urls(text: str):
+    if not _DOTTED.search(text):
+        return
     for match in _URL_IN_TEXT.finditer(text):
         host = match.group(1).lower().removeprefix("www.")
         if host.split(".")[0] in _NOT_DOMAINS or host[-1].isdigit():

@@ -93,7 +93,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI):
         producer = make_producer(settings)
         consumer = make_consumer(settings, MATCHES.name, ALERTS.name, group_id=TIMELINE_GROUP)
-        relay = OutboxRelay(sessions, producer, ORIGIN, poll_s=settings.outbox_poll_s)
+        # A feed post adds a thousand rows at once: larger rounds keep the relay abreast of it
+        relay = OutboxRelay(sessions, producer, ORIGIN, poll_s=settings.outbox_poll_s, batch=2000)
         app.state.relay = relay
         tasks: list[asyncio.Task] = []
 

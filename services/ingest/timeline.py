@@ -22,17 +22,51 @@ _RISK_ORDER = list(RiskLevel)
 _STATUS_RANK = {"queued": 0, "sent": 1, "failed": 2, "delivered": 3, "acknowledged": 4}
 
 
-def apply_screening(s: Session, report: ReportRow, result: ScreeningResult,
-                    matches: dict[tuple[str, str], ReportMatchRow]) -> None:
+_REPORTS = ReportRow.__table__
+_SCREENING_COLUMNS = (_REPORTS.c.id, _REPORTS.c.screened_at, _REPORTS.c.risk_level, _REPORTS.c.categories,
+                      _REPORTS.c.indicators)
+_UPDATE_SCREENING = (update(_REPORTS).where(_REPORTS.c.id == bindparam("rid"))
+                     .values(screened_at=bindparam("new_screened_at"), risk_level=bindparam("new_risk"),
+                             categories=bindparam("new_categories"), indicators=bindparam("new_indicators")))
+
+
+def apply_screenings(s: Session, results: list[ScreeningResult]) -> set[str]:
+    """Each result's facts merged into its report (first screening time, highest risk, the union
+    of categories and indicators) with one read of those columns and one UPDATE statement for
+    the batch, and its matches added or raised. Returns the ids of the reports found (the others
+    are purged, or another deployment's)."""
+    current = {row.id: row for row in s.execute(
+        select(*_SCREENING_COLUMNS).where(_REPORTS.c.id.in_(list({r.report_id for r in results}))))}
+    merged: dict[str, dict] = {}
+    for result in results:
+        row = current.get(result.report_id)
+        if row is None:
+            continue
+        state = merged.get(result.report_id) or {
+            "rid": row.id, "new_screened_at": row.screened_at, "new_risk": row.risk_level,
+            "new_categories": list(row.categories or []), "new_indicators": list(row.indicators or [])}
+        if state["new_screened_at"] is None:
+            state["new_screened_at"] = result.screened_at
+        if state["new_risk"] is None or _RISK_ORDER.index(result.risk_level) > _RISK_ORDER.index(RiskLevel(state["new_risk"])):
+            state["new_risk"] = result.risk_level.value
+        state["new_categories"] = sorted(set(state["new_categories"]) | set(result.categories))
+        known = {i["code"] for i in state["new_indicators"]}
+        state["new_indicators"] = state["new_indicators"] + [
+            i.model_dump(mode="json") for i in result.indicators if i.code not in known]
+        merged[result.report_id] = state
+    if merged:
+        s.execute(_UPDATE_SCREENING, list(merged.values()))
+    with_matches = [r for r in results if r.matches and r.report_id in current]
+    if with_matches:
+        matches = {(m.report_id, m.entry_id): m for m in s.scalars(
+            select(ReportMatchRow).where(ReportMatchRow.report_id.in_(list({r.report_id for r in with_matches}))))}
+        for result in with_matches:
+            apply_matches(s, result, matches)
+    return set(current)
+
+
+def apply_matches(s: Session, result: ScreeningResult, matches: dict[tuple[str, str], ReportMatchRow]) -> None:
     """`matches`: the report's match rows by (report, entry), kept current as rows are added."""
-    if report.screened_at is None:
-        report.screened_at = result.screened_at
-    if report.risk_level is None or _RISK_ORDER.index(result.risk_level) > _RISK_ORDER.index(RiskLevel(report.risk_level)):
-        report.risk_level = result.risk_level.value
-    report.categories = sorted(set(report.categories or []) | set(result.categories))
-    known = {i["code"] for i in report.indicators or []}
-    report.indicators = list(report.indicators or []) + [
-        i.model_dump(mode="json") for i in result.indicators if i.code not in known]
     for match in result.matches:
         row = matches.get((result.report_id, match.entry_id))
         evidence = [e.model_dump(mode="json") for e in match.evidence]
@@ -102,24 +136,11 @@ def apply_batch(sessions: sessionmaker[Session], records: list) -> None:
         except ValueError:
             log.error("timeline: skipped malformed message %s@%s:%s", record.topic, record.partition, record.offset)
     with sessions.begin() as s:
-        reports: dict[str, ReportRow] = {}
-        if results:
-            ids = {r.report_id for r in results}
-            reports = {r.id: r for r in s.scalars(select(ReportRow).where(ReportRow.id.in_(list(ids))))}
-            with_matches = {r.report_id for r in results if r.matches and r.report_id in reports}
-            matches = {(m.report_id, m.entry_id): m for m in s.scalars(
-                select(ReportMatchRow).where(ReportMatchRow.report_id.in_(list(with_matches))))} if with_matches else {}
-            for result in results:
-                if (report := reports.get(result.report_id)) is None:  # purged, or another deployment's
-                    continue
-                try:
-                    apply_screening(s, report, result, matches)
-                except ValueError:
-                    log.error("timeline: skipped a screening result that could not be applied")
+        found = apply_screenings(s, results) if results else set()
         if events:
             ids = {e.report_id for e in events}
-            unread = ids - reports.keys()  # the results' reports were read above
-            known = ids & reports.keys()
+            unread = ids - found  # the results' reports were read above
+            known = ids & found
             if unread:
                 known |= set(s.scalars(select(ReportRow.id).where(ReportRow.id.in_(list(unread)))))
             if known:

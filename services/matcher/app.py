@@ -46,7 +46,8 @@ class Matcher:
     async def start(self) -> None:
         producer = make_producer(self.settings)
         await producer.start()
-        self.relay = OutboxRelay(self.sessions, producer, service.ORIGIN, poll_s=self.settings.outbox_poll_s)
+        self.relay = OutboxRelay(self.sessions, producer, service.ORIGIN, poll_s=self.settings.outbox_poll_s,
+                                 batch=2000)
         count = await run_db(self.index.load_snapshot, self.sessions)
         log.info("watchlist index loaded: %d entries", count)
         self.index_ready.set()

@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -14,7 +14,7 @@ from services.matcher.screening.risk import assess
 from services.matcher.watchlist_index import WatchlistIndex
 from shared.db import now
 from shared.models import ReportRow
-from shared.outbox import enqueue
+from shared.outbox import enqueue, enqueue_many
 from shared.schemas import MatchBand, ReportSubmitted, ReviewDecision, ScreeningResult
 from shared.topics import MATCHES
 
@@ -52,19 +52,25 @@ def record_first_screenings(sessions: sessionmaker[Session], index: WatchlistInd
                 for report in fresh:
                     if report.id not in screened:
                         screened[report.id] = to_result(report, index.screen(report), retro=False)
+                with_matches = [r.id for r in fresh if screened[r.id].matches]
                 announced = set(s.execute(select(AnnouncedMatch.report_id, AnnouncedMatch.entry_id)
-                                          .where(AnnouncedMatch.report_id.in_([r.id for r in fresh]))).tuples())
-                results = []
-                for report in fresh:
-                    result = screened[report.id]
-                    s.add(ScreenedReport(report_id=report.id, screened_at=result.screened_at))
-                    for match in result.matches:
-                        if (report.id, match.entry_id) not in announced:
-                            s.add(AnnouncedMatch(report_id=report.id, entry_id=match.entry_id,
-                                                 entry_version=index.versions.get(match.entry_id, 0),
-                                                 score=match.score))
-                    enqueue(s, ORIGIN, MATCHES.name, report.id, result)
-                    results.append(result)
+                                          .where(AnnouncedMatch.report_id.in_(with_matches))).all()) \
+                    if with_matches else set()
+                results = [screened[r.id] for r in fresh]
+                # Bulk statements: a feed brings a thousand reports a second, and an ORM object
+                # a row costs more than screening the report
+                found_at = now()
+                pairs = [{"report_id": result.report_id, "entry_id": match.entry_id,
+                          "entry_version": index.versions.get(match.entry_id, 0), "score": match.score,
+                          "found_at": found_at}
+                         for result in results for match in result.matches
+                         if (result.report_id, match.entry_id) not in announced]
+                if results:
+                    s.execute(insert(ScreenedReport.__table__),
+                              [{"report_id": r.report_id, "screened_at": r.screened_at} for r in results])
+                if pairs:
+                    s.execute(insert(AnnouncedMatch.__table__), pairs)
+                enqueue_many(s, ORIGIN, [(MATCHES.name, r.report_id, r) for r in results])
         except IntegrityError:
             log.info("screening batch raced another writer (attempt %d); looking again", attempt + 1)
             continue

