@@ -42,15 +42,18 @@ def record_first_screenings(sessions: sessionmaker[Session], index: WatchlistInd
     stored twice. Nothing is dropped."""
     unique = list({r.id: r for r in reports}.values())
     index.refresh_suppressions(sessions)
-    screened: dict[str, ScreeningResult] = {}
+    ids = [r.id for r in unique]
+    screened_before = _screened(sessions, ids)
+    # Screened outside the transaction: on SQLite a write transaction waits for the one writer,
+    # and a batch's screening (tens of ms) must not be spent holding or waiting for it
+    screened = {r.id: to_result(r, index.screen(r), retro=False) for r in unique if r.id not in screened_before}
     for attempt in range(attempts):
         try:
             with sessions.begin() as s:
-                ids = [r.id for r in unique]
                 done = set(s.scalars(select(ScreenedReport.report_id).where(ScreenedReport.report_id.in_(ids))))
                 fresh = [r for r in unique if r.id not in done]
                 for report in fresh:
-                    if report.id not in screened:
+                    if report.id not in screened:  # its screening row was deleted meanwhile
                         screened[report.id] = to_result(report, index.screen(report), retro=False)
                 with_matches = [r.id for r in fresh if screened[r.id].matches]
                 announced = set(s.execute(select(AnnouncedMatch.report_id, AnnouncedMatch.entry_id)
@@ -78,6 +81,11 @@ def record_first_screenings(sessions: sessionmaker[Session], index: WatchlistInd
             log.info("screened %d reports: %d with matches", len(results), sum(1 for r in results if r.matches))
         return results
     raise RuntimeError("screening batch kept conflicting; the stream handler will retry it")
+
+
+def _screened(sessions: sessionmaker[Session], ids: list[str]) -> set[str]:
+    with sessions() as s:
+        return set(s.scalars(select(ScreenedReport.report_id).where(ScreenedReport.report_id.in_(ids))))
 
 
 def claim_retro_screens(sessions: sessionmaker[Session], changes: dict[str, int], instance: str) -> set[str]:
