@@ -2,6 +2,7 @@
 signed requests are refused. The receipt goes to the notifier through the outbox."""
 from __future__ import annotations
 
+from functools import partial
 from xml.sax.saxutils import escape
 
 from fastapi import APIRouter, HTTPException, Request, Response, status
@@ -91,9 +92,9 @@ async def _tip(request: Request, form: dict[str, str]) -> Response:
     body = form["Body"].replace("\x00", "").strip()
     if body or num_media:  # an empty message without media tells nothing: no tip, no reply
         settings = request.app.state.settings
-        _, created = await run_db(tips.receive, request.app.state.sessions, sender=form["From"].strip(),
-                                  to_number=form.get("To"), body=body, provider_id=form["MessageSid"],
-                                  num_media=num_media, reply=bool(settings.tip_reply))
+        _, created = await run_db(partial(tips.receive, request.app.state.sessions, sender=form["From"].strip(),
+                                          to_number=form.get("To"), body=body, provider_id=form["MessageSid"],
+                                          num_media=num_media, reply=bool(settings.tip_reply)))
         if created:
             request.app.state.relay.poke()
     return Response(content=EMPTY_TWIML, media_type="application/xml")
