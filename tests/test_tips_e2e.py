@@ -6,14 +6,19 @@ agency SMS or email. SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import time
 import uuid
+from datetime import timedelta
 
 import httpx
+from sqlalchemy import update
 from twilio.request_validator import RequestValidator
 
+from shared.db import make_engine, make_sessionmaker, now
+from shared.models import TipRow
 from shared.settings import Settings
-from tests.harness import wait_for
+from tests.harness import REPO, wait_for
 from tests.test_privacy import _all_messages
 
 TWILIO_NUMBER = "+15005550006"  # WASPADA_TWILIO_FROM in the harness
@@ -153,3 +158,24 @@ def test_webhook_refuses_forged_or_incomplete_messages_and_officers_are_not_tips
     tips = stack.api.get("/v1/tips", params={"limit": 500}).json()["tips"]
     assert not any(t["body"] == text for t in tips)
     assert any(t["num_media"] == 1 and t["sender"] == sender[:6] + "****" + sender[-3:] for t in tips)
+
+
+def test_retention_erases_a_tips_sender_and_text(stack):
+    sender, text = _number(), f"Tetangga saya dijanjikan kerja {uuid.uuid4().hex[:6]}"
+    assert _inbound(stack, sender, text).status_code == 200
+    tip = wait_for(lambda: _draft(stack.api, text), 10, what="the tip")
+    engine = make_engine(stack.database_url)
+    with make_sessionmaker(engine).begin() as s:
+        s.execute(update(TipRow).where(TipRow.id == tip["id"]).values(received_at=now() - timedelta(days=400)))
+    result = subprocess.run(stack.waspada("retention", "purge", "--days", "365"), env=stack.env, cwd=REPO,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    with make_sessionmaker(engine)() as s:
+        row = s.get(TipRow, tip["id"])
+        assert (row.sender, row.body) == (None, None) and row.purged_at is not None
+    engine.dispose()
+    purged = stack.api.get(f"/v1/tips/{tip['id']}").json()
+    assert purged["purged"] and purged["body"] is None and purged["sender"] is None
+    records = stack.api.get("/v1/audit", params={"action": "retention.purge", "target_id": tip["id"]}).json()["records"]
+    assert len(records) == 1 and set(records[0]["after"]["fields"]) == {"sender", "body"}
+    assert sender[3:] not in str(records) and text not in str(records)
