@@ -15,21 +15,22 @@ from services.ingest.web import session
 from services.ingest.web.i18n import translator
 from services.ingest.web.views import language, render, signed_in_as
 from services.ingest.web.wilayah import kecamatan_desa
-from shared.phones import WA_LINK
+from shared.identifiers import handles_in_text, phones_in_text
 
 router = APIRouter(prefix="/tips", include_in_schema=False)
 operator_page = signed_in_as(Role.operator, Role.admin)
 LISTS = ("agency_names", "recruiter_names", "phones", "urls", "social_handles")
-# Numbers as people write them in a message (08..., +62 8..., wa.me links): to prefill the form
-_PHONE = re.compile(r"(?<![\w+])(?:\+?62|0)[\s\-.]?8[\d\s\-.]{7,14}\d")
-_URL = re.compile(r"https?://\S+", re.I)
+_URL = re.compile(r"https?://\S+", re.I)  # links written out in full (a bare domain is too often not one)
 
 
 def _prefill(tip: tips.Tip) -> dict:
+    """The form as the tip's text suggests it, with the finders screening uses: numbers as
+    written (08..., +62 8..., wa.me links), @handles and social links, full links."""
     text = tip.body or ""
-    phones = [m.group(0).strip() for m in _PHONE.finditer(text)] + ["+" + m.group(1) for m in WA_LINK.finditer(text)]
-    return {"phones": list(dict.fromkeys(phones)), "urls": list(dict.fromkeys(u.rstrip(".,)") for u in _URL.findall(text))),
-            "ad_text": text}
+    urls = [u.rstrip(".,)") for u in _URL.findall(text)]
+    return {"phones": [raw.strip() for raw, _ in phones_in_text(text)],
+            "social_handles": list(dict.fromkeys(key for _, key in handles_in_text(text))),
+            "urls": list(dict.fromkeys(urls)), "ad_text": text}
 
 
 def _page(request: Request, signed, tip: tips.Tip, body: dict, errors: dict, status_code: int = 200,
