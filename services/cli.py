@@ -184,12 +184,16 @@ def audit_verify() -> None:
 
 @retention_app.command("purge")
 def retention_purge(days: int | None = typer.Option(None, min=0, help="Retention period (default WASPADA_RETENTION_DAYS)")) -> None:
-    """Purge reporter identity, desa and ad text from reports past retention and not on hold (audited)."""
+    """Purge reporter identity, desa and ad text from reports past retention and not on hold,
+    and the sender and text of tips past retention (audited)."""
     from services.ingest.reports.service import purge_expired
+    from services.ingest.tips.service import purge_expired as purge_expired_tips
 
     retention = get_settings().retention_days if days is None else days
-    purged = purge_expired(_sessions(), retention)
-    typer.echo(f"purged personal data of {purged} report(s) older than {retention} days")
+    sessions = _sessions()
+    purged = purge_expired(sessions, retention)
+    tips = purge_expired_tips(sessions, retention)
+    typer.echo(f"purged personal data of {purged} report(s) and {tips} tip(s) older than {retention} days")
 
 
 if __name__ == "__main__":

@@ -131,3 +131,36 @@ class BrokenContact(Base):
     address: Mapped[str] = mapped_column(String(254), primary_key=True)
     reason: Mapped[str] = mapped_column(String(200))
     at: Mapped[datetime] = mapped_column(UtcDateTime, default=now)
+
+
+class TipRow(Base):
+    """A tip sent by SMS or WhatsApp to the Twilio number (inbound webhook), waiting in the
+    operators' queue until one turns it into a report or dismisses it. `sender` is the
+    reporter's identity (confidential like ReportRow.reporter_phone: never on Kafka, in an SMS
+    to anyone else or in a log); the notifier reads it to send the acknowledgement reply."""
+
+    __tablename__ = "tips"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime, default=now, index=True)
+    channel: Mapped[str] = mapped_column(String(16))  # sms | whatsapp
+    sender: Mapped[str | None] = mapped_column(String(64))  # as Twilio wrote From ("whatsapp:+62..."); None once purged
+    to_number: Mapped[str | None] = mapped_column(String(64))
+    body: Mapped[str | None] = mapped_column(Text)  # None once purged
+    num_media: Mapped[int] = mapped_column(Integer, default=0)
+    provider_id: Mapped[str] = mapped_column(String(64), unique=True)  # MessageSid: a retried webhook is one tip
+    status: Mapped[str] = mapped_column(String(16), default="draft", index=True)  # draft | converted | dismissed
+    report_id: Mapped[str | None] = mapped_column(String(40))
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+    decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    decision_reason: Mapped[str | None] = mapped_column(String(1000))
+    # The acknowledgement reply: pending -> sending -> sent | failed; disabled (WASPADA_TIP_REPLY empty)
+    reply_status: Mapped[str | None] = mapped_column(String(16), index=True)
+    reply_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    reply_next_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    reply_claimed_by: Mapped[str | None] = mapped_column(String(100))
+    reply_claimed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # When the earliest attempt that may have reached Twilio unrecorded began: looked up first
+    reply_in_doubt_since: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    reply_provider_id: Mapped[str | None] = mapped_column(String(64))
+    reply_error: Mapped[str | None] = mapped_column(String(200))  # an error class, never an address
+    purged_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

@@ -10,12 +10,15 @@ import phonenumbers
 # wa.me and api.whatsapp.com links carry the number itself
 WA_LINK = re.compile(r"(?:wa\.me|api\.whatsapp\.com/send\?phone=|whatsapp\.com/send/\?phone=)/?\+?(\d{8,15})", re.I)
 _NOT_DIGIT = re.compile(r"\D")
+# Twilio writes WhatsApp addresses as "whatsapp:+62812..."; the number is the same person's
+_ADDRESS_PREFIX = re.compile(r"^\s*(?:whatsapp|sms|tel):", re.I)
 
 
 @lru_cache(maxsize=200_000)
 def phone_key(value: str) -> str | None:
     """E.164 for a valid number written in any common form (0812..., +62 812..., 62812...,
-    a wa.me link), else None."""
+    a wa.me link, Twilio's "whatsapp:+62..." address), else None."""
+    value = _ADDRESS_PREFIX.sub("", value)
     wa = WA_LINK.search(value)
     if wa:
         value = "+" + wa.group(1)

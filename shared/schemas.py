@@ -95,6 +95,7 @@ class Channel(StrEnum):
     web = "web"
     walk_in = "walk_in"
     feed = "feed"
+    sms = "sms"  # a tip sent by SMS (the inbound Twilio webhook)
 
 
 class Location(Strict):
@@ -349,6 +350,18 @@ class DeliveryReceipt(BaseModel):
     report_id: str | None = None  # acks: the agency acknowledges the report, whatever the channel
     agency_code: str | None = None
     by: str | None = None  # token id, or "sms" for a reply; never a phone number
+
+
+# ---------------------------------------------------------------- tips
+
+
+class TipReplyRequested(BaseModel):
+    """tip-replies.v1: send the acknowledgement reply to the sender of this tip. The tip id
+    only: the notifier reads the sender's number from the database; it is never on Kafka."""
+
+    model_config = ConfigDict(extra="ignore")
+    schema_version: Literal[1] = 1
+    tip_id: str
 
 
 # ---------------------------------------------------------------- agencies

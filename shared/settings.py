@@ -69,6 +69,10 @@ class Settings(BaseSettings):
     # is sent again.
     sms_lookup_margin_s: float = 300.0
     notifier_instance: str | None = None
+    # The SMS/WhatsApp reply to whoever sends a tip (paced like other SMS); empty: no reply.
+    # Short and without case data: the sender's phone may be read by someone else.
+    tip_reply: str = Field(default="Terima kasih, laporan Anda sudah kami terima. Identitas Anda dirahasiakan. "
+                                   "Jangan balas jika tidak aman.", max_length=160)
 
     max_body_bytes: int = Field(default=64 * 1024)
     # Per API token, per ingest process: a token bucket of this rate and burst (429 beyond).

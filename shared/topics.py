@@ -22,4 +22,7 @@ RECEIPTS = TopicSpec("receipts.v1")
 # Possible matches a reviewer confirmed, for the matcher to publish as matches.
 REVIEWS = TopicSpec("reviews.v1")
 
-ALL_TOPICS = (REPORTS, MATCHES, ALERTS, ALERTS_DEAD, WATCHLIST, RECEIPTS, REVIEWS)
+# Tips received by SMS or WhatsApp whose sender the notifier is to thank (the tip id only).
+TIP_REPLIES = TopicSpec("tip-replies.v1")
+
+ALL_TOPICS = (REPORTS, MATCHES, ALERTS, ALERTS_DEAD, WATCHLIST, RECEIPTS, REVIEWS, TIP_REPLIES)

@@ -4,7 +4,8 @@ WASPADA_TWILIO_API_BASE points here. It checks Basic auth as Twilio does, answer
 sends signed status callbacks (delivered, or a chosen failure) as Twilio would. It lists
 messages as Twilio's Messages list resource does (filters To, From, DateSent, DateSent<,
 DateSent>; newest first by date_sent; PageSize and PageToken paging with next_page_uri).
-The sink sends at once: a message's date_sent is when it was accepted."""
+The sink sends at once: a message's date_sent is when it was accepted. WhatsApp messages
+("whatsapp:+62..." on both ends, as Twilio requires) are taken like SMS."""
 from __future__ import annotations
 
 import asyncio
@@ -156,6 +157,10 @@ def create_twilio_app(sink: SmsSink) -> FastAPI:
         if not form.get("To") or not form.get("Body") or not (form.get("From") or form.get("MessagingServiceSid")):
             return JSONResponse({"code": 21604, "message": "A 'To' phone number is required.", "status": 400},
                                 status_code=400)
+        if form.get("From") and form["To"].startswith("whatsapp:") != form["From"].startswith("whatsapp:"):
+            # WhatsApp needs the whatsapp: prefix on both numbers, as Twilio refuses a mixed pair
+            return JSONResponse({"code": 21910, "message": "Invalid From and To pair. From and To should be of "
+                                 "the same channel", "status": 400}, status_code=400)
         record = sink.store(form)
         if sink.respond_delay_s:
             await asyncio.sleep(sink.respond_delay_s)  # accepted; the answer is still on its way

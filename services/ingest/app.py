@@ -21,6 +21,8 @@ from services.ingest.reports import service as reports_service
 from services.ingest.reports.views import router as reports_router
 from services.ingest.reviews.views import router as reviews_router
 from services.ingest.routes.views import router as routes_router
+from services.ingest.tips import service as tips_service
+from services.ingest.tips.views import router as tips_router
 from services.ingest.tokens.views import router as tokens_router
 from services.ingest.web.views import install as install_web
 from services.ingest.watchlist.views import router as watchlist_router
@@ -165,6 +167,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(reports_router)
     app.include_router(reviews_router)
     app.include_router(feeds_router)
+    app.include_router(tips_router)
     app.include_router(watchlist_router)
     app.include_router(agencies_router)
     app.include_router(tokens_router)
@@ -185,6 +188,9 @@ async def retention_loop(sessions, settings: Settings) -> None:
             purged = await run_db(reports_service.purge_expired, sessions, settings.retention_days)
             if purged:
                 log.info("retention: purged personal data of %d reports", purged)
+            purged = await run_db(tips_service.purge_expired, sessions, settings.retention_days)
+            if purged:
+                log.info("retention: purged the sender and text of %d tips", purged)
         except Exception:
             log.exception("retention purge failed; will retry")
         await asyncio.sleep(settings.retention_check_s)

@@ -1,4 +1,5 @@
-"""The notifier: a Faust worker that turns matches.v1 into alerts.
+"""The notifier: a Faust worker that turns matches.v1 into alerts (and tip-replies.v1 into the
+acknowledgement reply to a tip's sender, services/notifier/tips.py).
 
 The agent only plans (routing, grouping) and writes the ledger; the dispatcher sends from the
 ledger. So a crash, a redelivery or a second worker never sends the same ledger key twice,
@@ -12,16 +13,17 @@ import faust
 from sqlalchemy import select
 
 from services.notifier import ledger, routing
-from services.notifier.dispatcher import Dispatcher
+from services.notifier.dispatcher import Dispatcher, backoff_s
+from services.notifier.tips import TipReplier
 from shared.db import make_engine, make_sessionmaker, run_db
 from shared.heartbeat import heartbeat_loop, instance_name
 from shared.kafka import make_producer
 from shared.models import AgencyRow, BrokenContact, RoutingRule
 from shared.outbox import OutboxRelay
-from shared.schemas import Agency, DeliveryReceipt, ScreeningResult
+from shared.schemas import Agency, DeliveryReceipt, ScreeningResult, TipReplyRequested
 from shared.settings import Settings
 from shared.streams import faust_app, raw_topic, until_done
-from shared.topics import MATCHES, RECEIPTS
+from shared.topics import MATCHES, RECEIPTS, TIP_REPLIES
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +39,7 @@ class Notifier:
         self.assigned = False
         self.relay: OutboxRelay | None = None
         self.dispatcher: Dispatcher | None = None
+        self.tip_replier: TipReplier | None = None
 
     def is_ready(self) -> bool:
         return self.started.is_set() and self.assigned
@@ -48,10 +51,14 @@ class Notifier:
         self.relay = OutboxRelay(self.sessions, producer, ledger.ORIGIN, poll_s=self.settings.outbox_poll_s,
                                  linger_s=0.05)
         self.dispatcher = Dispatcher(self.settings, self.sessions, self.relay, self.instance)
+        # Tip replies share the SMS channel and its limiter with alerts: one pace for the number
+        self.tip_replier = TipReplier(self.settings, self.sessions, self.dispatcher.sms,
+                                      self.dispatcher.limiters["sms"], self.instance, backoff_s)
         self.started.set()
         await asyncio.gather(
             self.relay.run(),
             self.dispatcher.run(),
+            self.tip_replier.run(),
             heartbeat_loop(self.sessions, "notifier", self.is_ready, self.settings.heartbeat_s,
                            instance=self.instance),
         )
@@ -102,6 +109,14 @@ class Notifier:
                             receipt.by or "unknown"):
                 self.relay.poke()
 
+    async def handle_tip_reply(self, value: bytes) -> None:
+        try:
+            request = TipReplyRequested.model_validate_json(value)
+        except ValueError:
+            log.error("notifier: skipped a malformed tip-replies.v1 message")
+            return
+        await self.tip_replier.handle(request.tip_id)
+
 
 def create_app(settings: Settings) -> faust.App:
     app = faust_app("waspada-notifier", settings)
@@ -118,6 +133,12 @@ def create_app(settings: Settings) -> faust.App:
         await notifier.started.wait()
         async for value in stream:
             await until_done(notifier.handle_receipt, value, "notifier receipts")
+
+    @app.agent(raw_topic(app, TIP_REPLIES.name))
+    async def reply_to_tips(stream):
+        await notifier.started.wait()
+        async for value in stream:
+            await until_done(notifier.handle_tip_reply, value, "notifier tip replies")
 
     @app.task
     async def run_notifier() -> None:

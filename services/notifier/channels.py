@@ -6,6 +6,7 @@ import asyncio
 import re
 import ssl
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -237,9 +238,10 @@ class SmsChannel:
             self._client = client
         return self._client
 
-    async def send(self, to: str, body: str, status_callback: str | None) -> Sent:
+    async def send(self, to: str, body: str, status_callback: str | None, from_: str | None = None) -> Sent:
+        """from_: WASPADA_TWILIO_FROM unless given (a WhatsApp reply: whatsapp:<that number>)."""
         s = self.settings
-        kwargs = {"to": to, "from_": s.twilio_from, "body": body}
+        kwargs = {"to": to, "from_": from_ or s.twilio_from, "body": body}
         if status_callback:
             kwargs["status_callback"] = status_callback
         try:
@@ -260,7 +262,8 @@ class SmsChannel:
     LOOKUP_PAGE_SIZE = 100
     LOOKUP_LIMIT = 1000
 
-    async def find_sent(self, to: str, reference: str, since: datetime) -> Sent | None:
+    async def find_sent(self, to: str, reference: str, since: datetime, from_: str | None = None,
+                        skip: Collection[str] = ()) -> Sent | None:
         """The message to `to` whose body holds `reference` (the alert id, in the alert's link)
         that Twilio accepted since `since`, or None when Twilio shows none. Raises DeliveryError
         (transient) when Twilio cannot be asked or the answer is not conclusive: the caller must
@@ -269,20 +272,21 @@ class SmsChannel:
         Twilio lists messages newest first by date_sent, filtered here by recipient, sender and
         DateSent >= since, page after page (the SDK follows next_page_uri). A message Twilio has
         accepted but not sent yet has no date_sent, so the newest page for that recipient is
-        also read without the date filter."""
+        also read without the date filter. from_: as in send(); skip: message sids that are
+        known to be other sends with the same reference (a tip reply's text is the same for all)."""
         messages = self._get_client().messages
+        from_ = from_ or self.settings.twilio_from
         try:
             checked = 0
-            async for message in await messages.stream_async(to=to, from_=self.settings.twilio_from,
+            async for message in await messages.stream_async(to=to, from_=from_,
                                                               date_sent_after=since, page_size=self.LOOKUP_PAGE_SIZE):
-                if reference in (message.body or ""):
+                if reference in (message.body or "") and message.sid not in skip:
                     return Sent(provider_id=message.sid, status=str(message.status or "sent"))
                 checked += 1
                 if checked >= self.LOOKUP_LIMIT:
                     raise DeliveryError(f"twilio lookup: over {self.LOOKUP_LIMIT} messages to check", transient=True)
-            for message in await messages.list_async(to=to, from_=self.settings.twilio_from,
-                                                     limit=self.LOOKUP_PAGE_SIZE):
-                if reference in (message.body or ""):
+            for message in await messages.list_async(to=to, from_=from_, limit=self.LOOKUP_PAGE_SIZE):
+                if reference in (message.body or "") and message.sid not in skip:
                     return Sent(provider_id=message.sid, status=str(message.status or "sent"))
         except TwilioRestException as exc:
             raise DeliveryError(f"twilio lookup {exc.status}/{exc.code or 0}", transient=True) from None

@@ -30,7 +30,8 @@ def test_titles_and_name_variants():
 
 
 @pytest.mark.parametrize("written", ["0812-3456-7890", "+62 812 3456 7890", "62812 3456 7890", "(0812) 3456 7890",
-                                     "wa.me/6281234567890", "https://wa.me/+6281234567890"])
+                                     "wa.me/6281234567890", "https://wa.me/+6281234567890",
+                                     "whatsapp:+6281234567890", "WhatsApp:+62 812 3456 7890"])
 def test_phone_forms(written):
     assert phone_key(written) == "+6281234567890"
 

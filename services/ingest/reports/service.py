@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from datetime import timedelta
 
 from sqlalchemy import func, select
@@ -29,8 +30,11 @@ def _request_hash(body: ReportIn) -> str:
 
 
 def submit(sessions: sessionmaker[Session], body: ReportIn, submitted_by: str,
-           idempotency_key: str | None) -> tuple[str, bool]:
-    """Store the report and its reports.v1 message together. Returns (report id, created)."""
+           idempotency_key: str | None, *, within: Callable[[Session, str], None] | None = None) -> tuple[str, bool]:
+    """Store the report and its reports.v1 message together. Returns (report id, created).
+
+    within(session, report id): more changes in the same transaction (a tip marked converted);
+    an exception from it stores nothing."""
     scoped_key = f"{submitted_by}:{idempotency_key}" if idempotency_key else None
     request_hash = _request_hash(body)
     if scoped_key:
@@ -45,6 +49,8 @@ def submit(sessions: sessionmaker[Session], body: ReportIn, submitted_by: str,
         with sessions.begin() as s:
             s.add(row)
             enqueue(s, ORIGIN, REPORTS.name, report_id, message)
+            if within is not None:
+                within(s, report_id)
     except IntegrityError:
         # A concurrent request with the same key won the race: answer with its report.
         replay = _replay(sessions, scoped_key, request_hash) if scoped_key else None

@@ -158,6 +158,28 @@ STRINGS: dict[str, dict[str, str]] = {
     "change": {"id": "Perubahan", "en": "Change"},
     "show": {"id": "lihat", "en": "show"},
     "older": {"id": "Lebih lama", "en": "Older"},
+    "tips": {"id": "Aduan SMS/WhatsApp", "en": "SMS/WhatsApp tips"},
+    "tip": {"id": "Aduan", "en": "Tip"},
+    "tips_help": {"id": "Pesan dari masyarakat ke nomor Twilio. Jadikan laporan (diperiksa dan diteruskan ke instansi) "
+                        "atau abaikan dengan alasan. Setiap keputusan dicatat di log audit.",
+                  "en": "Messages from the public to the Twilio number. Make each a report (screened and routed to the "
+                        "agencies) or dismiss it with a reason. Every decision is recorded in the audit log."},
+    "tip_draft": {"id": "menunggu", "en": "waiting"},
+    "tip_converted": {"id": "jadi laporan", "en": "made a report"},
+    "tip_dismissed": {"id": "diabaikan", "en": "dismissed"},
+    "no_tips": {"id": "Tidak ada aduan.", "en": "No tips."},
+    "sender": {"id": "Pengirim", "en": "Sender"},
+    "message": {"id": "Pesan", "en": "Message"},
+    "reply": {"id": "Balasan", "en": "Reply"},
+    "tip_media": {"id": "lampiran (lihat di konsol Twilio)", "en": "attachment(s) (see the Twilio console)"},
+    "tip_sender_note": {"id": "Nomor pengirim adalah identitas pelapor: dirahasiakan, hanya tersimpan sebagai telepon "
+                              "pelapor di laporan (hanya admin yang dapat melihat).",
+                        "en": "The sender's number is the reporter's identity: kept confidential, stored only as the "
+                              "report's reporter phone (admins only)."},
+    "tip_make_report": {"id": "Jadikan laporan", "en": "Make a report"},
+    "tip_dismiss": {"id": "Abaikan", "en": "Dismiss"},
+    "tip_decided": {"id": "Aduan ini sudah diputus oleh operator lain.", "en": "Another operator already decided this tip."},
+    "reason_required": {"id": "Isi alasannya.", "en": "Give a reason."},
 }
 
 

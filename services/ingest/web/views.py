@@ -245,10 +245,12 @@ def install(app) -> None:
     from urllib.parse import quote
 
     from services.ingest.web.admin import router as admin_router
+    from services.ingest.web.tips import router as tips_router
 
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(router)
     app.include_router(admin_router)
+    app.include_router(tips_router)
 
     @app.exception_handler(SignInRequired)
     async def to_sign_in(request: Request, _exc: SignInRequired):

@@ -2,6 +2,7 @@
 signed requests are refused. The receipt goes to the notifier through the outbox."""
 from __future__ import annotations
 
+from functools import partial
 from xml.sax.saxutils import escape
 
 from fastapi import APIRouter, HTTPException, Request, Response, status
@@ -9,11 +10,13 @@ from sqlalchemy import select
 from twilio.request_validator import RequestValidator
 
 from services.ingest.alerts import service as alerts
+from services.ingest.errors import invalid
+from services.ingest.tips import service as tips
 from shared.alert_refs import case_ref, parse_ack_reply
 from shared.models import AgencyRow
 from shared.phones import phone_key
 
-from shared.db import now
+from shared.db import now, run_db
 from shared.outbox import enqueue
 from shared.schemas import DeliveryReceipt
 from shared.topics import RECEIPTS
@@ -49,22 +52,49 @@ async def twilio_status(request: Request) -> Response:
 
 @router.post("/twilio/inbound")
 async def twilio_inbound(request: Request) -> Response:
-    """An officer's SMS reply: "OK <code>" acknowledges the alert that carried the code, if the
-    reply comes from a number of the agency the alert went to."""
+    """A message to the Twilio number, by SMS or WhatsApp. From a number of an agency: an
+    officer's reply, where "OK <code>" acknowledges the alert that carried the code (anything
+    else is answered "Kode tidak dikenal"). From anyone else: a tip, stored as a draft for the
+    operators (the same MessageSid again is the same tip); the acknowledgement reply goes
+    through the notifier, paced like other SMS, so the answer here is an empty TwiML."""
     form = await verified_form(request)
-    code = parse_ack_reply(form.get("Body", ""))
-    sender = phone_key(form.get("From", ""))
-    reply = "Kode tidak dikenal. Balas: OK <kode>"
-    if code and sender:
-        sessions = request.app.state.sessions
+    for field in ("From", "Body", "MessageSid"):
+        if field not in form:
+            raise invalid(("body", field), f"{field} is required")
+    sender = phone_key(form["From"])
+    sessions = request.app.state.sessions
+    if sender:
         with sessions() as s:
             agencies = {a.code for a in s.scalars(select(AgencyRow))
                         if sender in {phone_key(p) for p in a.phones}}
-        alert = alerts.find_by_ack_code(sessions, code, agencies) if agencies else None
-        if alert is not None:
-            alerts.acknowledge(sessions, alert, "sms")
-            request.app.state.relay.poke()
-            reply = f"Terima kasih, {case_ref(alert.report_id)} dikonfirmasi."
+    else:
+        agencies = set()
+    if not agencies:
+        return await _tip(request, form)
+    code = parse_ack_reply(form["Body"])
+    reply = "Kode tidak dikenal. Balas: OK <kode>"
+    alert = alerts.find_by_ack_code(sessions, code, agencies) if code else None
+    if alert is not None:
+        alerts.acknowledge(sessions, alert, "sms")
+        request.app.state.relay.poke()
+        reply = f"Terima kasih, {case_ref(alert.report_id)} dikonfirmasi."
     twiml = f'<?xml version="1.0" encoding="UTF-8"?><Response><Message>{escape(reply)}</Message></Response>'
     return Response(content=twiml, media_type="application/xml")
 
+
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
+
+
+async def _tip(request: Request, form: dict[str, str]) -> Response:
+    """Never logs the sender or the text: they are the reporter's."""
+    media = form.get("NumMedia", "0")
+    num_media = int(media) if media.isdigit() else 0
+    body = form["Body"].replace("\x00", "").strip()
+    if body or num_media:  # an empty message without media tells nothing: no tip, no reply
+        settings = request.app.state.settings
+        _, created = await run_db(partial(tips.receive, request.app.state.sessions, sender=form["From"].strip(),
+                                          to_number=form.get("To"), body=body, provider_id=form["MessageSid"],
+                                          num_media=num_media, reply=bool(settings.tip_reply)))
+        if created:
+            request.app.state.relay.poke()
+    return Response(content=EMPTY_TWIML, media_type="application/xml")
