@@ -27,7 +27,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from shared.db import make_engine, make_sessionmaker  # noqa: E402
@@ -126,8 +126,6 @@ def trace_stages(database_url: str, started: float):
     outbox rows each service has yet to publish; where a backlog grows is the slow stage."""
     import threading
 
-    from sqlalchemy import text
-
     engine = make_engine(database_url)
     stop = threading.Event()
     queries = {"stored": "SELECT count(*) FROM reports WHERE channel = 'feed'",
@@ -202,6 +200,15 @@ def main() -> None:
         wait_for(lambda: stack.api.get(f"/v1/reports/{probe}").json()["matches"], 600, interval_s=0.5,
                  what="the whole watchlist indexed by the matcher")
         wait_for(lambda: arrivals, 60, what="the probe's alert")
+        # The import's entries are re-screened against recent reports (retro-screening) after
+        # they are indexed: let that finish, it is not the feed's work
+        engine = make_engine(database_url)
+        with engine.connect() as c:
+            claims = "SELECT count(*) FROM matcher_retro_claims"
+            wait_for(lambda: c.execute(text(claims)).scalar() >= args.entries, 600, interval_s=0.5,
+                     what="retro-screening of the imported watchlist")
+        engine.dispose()
+        time.sleep(3.0)
         arrivals.clear()
         token = stack.token("operator")
 

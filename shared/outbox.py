@@ -43,17 +43,27 @@ def enqueue_many(session: Session, origin: str, messages: list[tuple[str, str | 
     """Add many messages (topic, key, message) to the outbox inside the caller's transaction, in
     order, with one INSERT statement: for batches, where one ORM object a message costs more
     than the message. Same rows as enqueue() without headers."""
-    if not messages:
+    enqueue_serialized(session, origin, serialize(messages))
+
+
+def serialize(messages: list[tuple[str, str | None, BaseModel | None]]) -> list[tuple[str, str | None, bytes | None]]:
+    """Messages as the outbox stores them: done before a transaction, its writes stay short."""
+    return [(topic, key, message.model_dump_json().encode() if message is not None else None)
+            for topic, key, message in messages]
+
+
+def enqueue_serialized(session: Session, origin: str, rows: list[tuple[str, str | None, bytes | None]]) -> None:
+    """enqueue_many() of messages serialize() made."""
+    if not rows:
         return
     stamp = now()
-    values = [message.model_dump_json().encode() if message is not None else None for _, _, message in messages]
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(_ENQUEUE_PG, {"origin": origin, "stamp": stamp, "topics": [m[0] for m in messages],
-                                      "keys": [m[1] for m in messages], "vals": values})
+        session.execute(_ENQUEUE_PG, {"origin": origin, "stamp": stamp, "topics": [r[0] for r in rows],
+                                      "keys": [r[1] for r in rows], "vals": [r[2] for r in rows]})
         return
     session.execute(insert(OutboxMessage.__table__), [
         {"origin": origin, "topic": topic, "key": key, "created_at": stamp, "value": value}
-        for (topic, key, _), value in zip(messages, values)])
+        for topic, key, value in rows])
 
 
 _MARK_PG = text("UPDATE outbox SET published_at = :stamp WHERE id = ANY(CAST(:ids AS BIGINT[]))")

@@ -32,7 +32,7 @@ from services.ingest.reports.service import report_values
 from shared.db import now
 from shared.identifiers import fold, handles_in_text, phones_in_text, urls_in_text
 from shared.models import ReportRow
-from shared.outbox import enqueue_many
+from shared.outbox import enqueue_serialized, serialize
 from shared.phones import phone_key
 from shared.schemas import Channel, FeedAdIn, FeedPostSummary, RejectedLine, ReportIn
 from shared.topics import REPORTS
@@ -168,7 +168,7 @@ class _Chunk:
     accepted: int = 0
     duplicates: int = 0
     reports: list[dict] = field(default_factory=list)
-    messages: list = field(default_factory=list)
+    messages: list = field(default_factory=list)  # serialized reports.v1 outbox rows
     feed_ads: list[dict] = field(default_factory=list)
     keys: dict[str, str] = field(default_factory=dict)  # new key -> report id
     seen_again: dict[str, int] = field(default_factory=dict)  # report id -> times in this chunk
@@ -206,32 +206,47 @@ def _store_with_retry(sessions, **kwargs) -> _Chunk:
     raise AssertionError("unreachable")
 
 
-def _store(sessions: sessionmaker[Session], *, source: str, chunk: list, refused: int, actor: str) -> _Chunk:
-    out = _Chunk()
-    at = now()
-    with sessions.begin() as s:
-        wanted = list({k for _, _, keys in chunk for k in keys})
-        known: dict[str, str] = {}
+def _known_keys(sessions: sessionmaker[Session], chunk: list) -> dict[str, str]:
+    wanted = list({k for _, _, keys in chunk for k in keys})
+    known: dict[str, str] = {}
+    with sessions() as s:
         for i in range(0, len(wanted), 1000):
             known.update(s.execute(select(FeedAdKey.key, FeedAdKey.report_id)
                                    .where(FeedAdKey.key.in_(wanted[i:i + 1000]))).all())
-        for item, report, keys in chunk:
-            report_id = next((r for r in (known.get(k) or out.keys.get(k) for k in keys) if r), None)
-            if report_id is None:
-                values, message = report_values(report, submitted_by=actor)
-                report_id = message.id
-                out.reports.append(values)
-                out.messages.append((REPORTS.name, report_id, message))
-                out.feed_ads.append({"report_id": report_id, "source": source, "url": item.ad.url,
-                                     "posted_at": item.ad.posted_at, "first_seen_at": at, "last_seen_at": at,
-                                     "seen_count": 1})
-                out.accepted += 1
-            else:
-                out.seen_again[report_id] = out.seen_again.get(report_id, 0) + 1
-                out.duplicates += 1
-            for key in keys:  # an ad seen again under a new url is found by it next time too
-                if key not in known and key not in out.keys:
-                    out.keys[key] = report_id
+    return known
+
+
+def _plan(chunk: list, known: dict[str, str], *, source: str, actor: str, at: datetime) -> _Chunk:
+    """Every row the chunk writes, made before its transaction begins: on SQLite the one writer's
+    lock is then held for the statements only, not for the Python that makes them (which other
+    requests' threads slow further by taking turns at the interpreter)."""
+    out = _Chunk()
+    messages = []
+    for item, report, keys in chunk:
+        report_id = next((r for r in (known.get(k) or out.keys.get(k) for k in keys) if r), None)
+        if report_id is None:
+            values, message = report_values(report, submitted_by=actor)
+            report_id = message.id
+            out.reports.append(values)
+            messages.append((REPORTS.name, report_id, message))
+            out.feed_ads.append({"report_id": report_id, "source": source, "url": item.ad.url,
+                                 "posted_at": item.ad.posted_at, "first_seen_at": at, "last_seen_at": at,
+                                 "seen_count": 1})
+            out.accepted += 1
+        else:
+            out.seen_again[report_id] = out.seen_again.get(report_id, 0) + 1
+            out.duplicates += 1
+        for key in keys:  # an ad seen again under a new url is found by it next time too
+            if key not in known and key not in out.keys:
+                out.keys[key] = report_id
+    out.messages = serialize(messages)
+    return out
+
+
+def _store(sessions: sessionmaker[Session], *, source: str, chunk: list, refused: int, actor: str) -> _Chunk:
+    at = now()
+    out = _plan(chunk, _known_keys(sessions, chunk), source=source, actor=actor, at=at)
+    with sessions.begin() as s:
         if out.reports:
             s.execute(insert(ReportRow.__table__), out.reports)
             s.execute(insert(FeedAdRow.__table__), out.feed_ads)
@@ -242,7 +257,7 @@ def _store(sessions: sessionmaker[Session], *, source: str, chunk: list, refused
             s.execute(update(table).where(table.c.report_id == bindparam("rid"))
                       .values(seen_count=table.c.seen_count + bindparam("n"), last_seen_at=at),
                       [{"rid": r, "n": n} for r, n in out.seen_again.items()])
-        enqueue_many(s, ORIGIN, out.messages)
+        enqueue_serialized(s, ORIGIN, out.messages)
         _count(s, source, at, lines=len(chunk) + refused, accepted=out.accepted, duplicates=out.duplicates,
                rejected=refused)
         audit.record(s, actor, "feed.ads.post", "feed", source, None,
