@@ -13,7 +13,8 @@ from tests.web.test_operator_ui import sign_in
 
 def test_operator_turns_a_tip_into_a_report_and_dismisses_another(stack, new_page):
     sender, recruiter = _number(), _number("+62857")
-    text = f"Ada lowongan ke Taiwan tanpa biaya, hubungi {recruiter} ({uuid.uuid4().hex[:6]})"
+    tag = "".join(chr(ord("a") + int(c, 16)) for c in uuid.uuid4().hex[:6])  # letters: no digit reads as a number
+    text = f"Ada lowongan ke Taiwan tanpa biaya, hubungi {recruiter} ({tag})"
     spam = f"Promo pulsa {uuid.uuid4().hex[:6]}"
     assert _inbound(stack, f"whatsapp:{sender}", text).status_code == 200
     assert _inbound(stack, _number("+62813"), spam).status_code == 200
