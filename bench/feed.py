@@ -19,12 +19,10 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import re
 import subprocess
 import sys
 import tempfile
 import time
-from collections import defaultdict
 from pathlib import Path
 
 from sqlalchemy import func, select, text
@@ -33,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from shared.db import make_engine, make_sessionmaker  # noqa: E402
 from services.ingest.models import FeedAdRow  # noqa: E402
 from shared.models import ReportRow  # noqa: E402
+from bench.arrivals import record_sms_arrivals  # noqa: E402
 from tests.harness import REPO, Stack, start_sinks, wait_for  # noqa: E402
 
 GENERIC = ["Jaya", "Abadi", "Makmur", "Mandiri", "Sejahtera", "Sentosa", "Karya", "Bersama", "Utama", "Mulia",
@@ -171,16 +170,7 @@ def main() -> None:
 
     folder = Path(tempfile.mkdtemp(prefix="waspada-bench-feed-"))
     sinks = start_sinks(folder / "sinks")
-    arrivals: dict[str, list[float]] = defaultdict(list)  # case ref -> wall-clock arrival times
-    original_store = sinks.sms.store
-
-    def timed_store(form: dict) -> dict:
-        ref = re.search(r"RPT-([0-9A-F]{8})", form.get("Body", ""))
-        if ref:
-            arrivals[ref.group(1).lower()].append(time.time())
-        return original_store(form)
-
-    sinks.sms.store = timed_store
+    arrivals = record_sms_arrivals(sinks, clock=time.time)  # wall clock: compared with stored times
     database_url = args.database_url or f"sqlite:///{folder / 'bench.db'}"
     stack = Stack(folder / "home", database_url, sinks,
                   extra_env={"WASPADA_SMS_PER_S": "500", "WASPADA_RATE_LIMIT_PER_S": "100",

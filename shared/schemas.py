@@ -115,16 +115,21 @@ class Reporter(Strict):
     phone: Phone | None = None
 
 
-class ReportContent(Strict):
-    """What is screened: the report's facts about recruiters and ads, without the reporter."""
+class Leads(Strict):
+    """What a report or a job ad gives of the recruiters behind it, besides their firm's name."""
 
-    agency_names: ShortList(ShortText) = Field(default_factory=list)
     recruiter_names: ShortList(ShortText) = Field(default_factory=list)
     phones: ShortList(Phone) = Field(default_factory=list)
     emails: ShortList(Email) = Field(default_factory=list)
     urls: ShortList(Url) = Field(default_factory=list)
     social_handles: ShortList(Identifier) = Field(default_factory=list)
     license_numbers: ShortList(Identifier) = Field(default_factory=list)
+
+
+class ReportContent(Leads):
+    """What is screened: the report's facts about recruiters and ads, without the reporter."""
+
+    agency_names: ShortList(ShortText) = Field(default_factory=list)
     ad_text: LongText = ""
     destination_country: ShortText | None = None
 
@@ -409,7 +414,7 @@ FeedSource = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.\-]{0,
 AdTitle = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)]
 
 
-class FeedAdIn(Strict):
+class FeedAdIn(Leads):
     """One line of POST /v1/feeds/{source}/ads (NDJSON). A line may also be a schema.org
     JobPosting object (with "@type"), read as services/ingest/feeds/formats.py says."""
 
@@ -422,12 +427,6 @@ class FeedAdIn(Strict):
     posted_at: Annotated[datetime, AfterValidator(_as_utc)] | None = None
     site: ShortText | None = None  # where the feed saw it: a group, a board
     external_id: Identifier | None = None
-    recruiter_names: ShortList(ShortText) = Field(default_factory=list)
-    phones: ShortList(Phone) = Field(default_factory=list)
-    emails: ShortList(Email) = Field(default_factory=list)
-    urls: ShortList(Url) = Field(default_factory=list)
-    social_handles: ShortList(Identifier) = Field(default_factory=list)
-    license_numbers: ShortList(Identifier) = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _something_to_screen(self):

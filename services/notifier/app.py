@@ -20,7 +20,7 @@ from shared.heartbeat import heartbeat_loop, instance_name
 from shared.kafka import make_producer
 from shared.models import AgencyRow, BrokenContact, RoutingRule
 from shared.outbox import OutboxRelay
-from shared.schemas import Agency, DeliveryReceipt, ScreeningResult, TipReplyRequested
+from shared.schemas import Agency, DeliveryReceipt, Route, ScreeningResult, TipReplyRequested
 from shared.settings import Settings
 from shared.streams import faust_app, raw_topic, until_done
 from shared.topics import MATCHES, RECEIPTS, TIP_REPLIES
