@@ -140,11 +140,9 @@ def feed_import(file: Path = typer.Argument(..., exists=True, dir_okay=False, re
     try:
         result = import_file(file, source=source, fmt=fmt, api_url=api_url or settings.resolved_public_url,
                              token=token, console=err, progress=progress)
-    except (FeedFileError, OSError, ValueError) as exc:
-        err.print(f"[red]feed import failed[/red]: {exc}", highlight=False)
-        raise typer.Exit(2) from None
-    except Exception as exc:  # the API unreachable after retries
-        err.print(f"[red]feed import failed[/red]: {type(exc).__name__}: {exc}", highlight=False)
+    except Exception as exc:  # an unreadable file, or the API refusing or unreachable after retries
+        what = str(exc) if isinstance(exc, FeedFileError) else f"{type(exc).__name__}: {exc}"
+        err.print(f"[red]feed import failed[/red]: {what}", highlight=False)
         raise typer.Exit(2) from None
     report(result, source, sys.stdout, err)
     raise typer.Exit(1 if result.rejected else 0)
